@@ -101,21 +101,17 @@ def _run_as() -> tuple[dict, int | None]:
     try:
         pw = pwd.getpwnam(TEST_USER)
     except KeyError:
-        subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--no-create-home",
-                "--home-dir",
-                "/nonexistent",
-                "--shell",
-                "/usr/sbin/nologin",
-                TEST_USER,
-            ],
-            check=True,
-            capture_output=True,
-        )
-        pw = pwd.getpwnam(TEST_USER)
+        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+        # No check: a parallel run may have created the user meanwhile.
+        made = subprocess.run(
+            [useradd, "--system", "--no-create-home", "--home-dir", "/nonexistent",
+             "--shell", "/usr/sbin/nologin", TEST_USER],
+            check=False, capture_output=True, text=True,
+        )  # fmt: skip
+        try:
+            pw = pwd.getpwnam(TEST_USER)
+        except KeyError:
+            raise RuntimeError(f"useradd {TEST_USER} failed: {made.stderr}") from None
     return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}, pw.pw_uid
 
 
