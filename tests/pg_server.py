@@ -186,9 +186,11 @@ def start_postgres() -> tuple[str, Callable[[], None]]:
                     capture_output=True,
                     **as_user,
                 )
-            shutil.rmtree(root, ignore_errors=True)
-            watchdog.stdin.close()  # the watchdog then finds nothing left to do
+            # The watchdog kills a postmaster that survived pg_ctl, then
+            # removes the folder.
+            watchdog.stdin.close()
             watchdog.wait(timeout=30)
+            shutil.rmtree(root, ignore_errors=True)
             atexit.unregister(stop)
 
     stop.folder = root  # type: ignore[attr-defined]  (for tests)
