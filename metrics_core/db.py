@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 
 from .config import settings
+from .errors import DatabaseUnavailable
 
 metadata = MetaData()
 
@@ -200,7 +201,11 @@ _lock = threading.Lock()
 def _prepare_sqlite_path(url) -> None:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable(f"cannot create the folder {str(folder)!r} for the SQLite database: {exc}") from exc
 
 
 def create(url: str) -> Engine:

@@ -144,9 +144,9 @@ def record_request(
     Raises:
         ValueError: an argument is invalid; nothing is recorded. Storage faults never raise.
     """
-    if provider_name.__class__ is not str or not provider_name or len(provider_name) > MAX_NAME:
+    if provider_name.__class__ is not str or not provider_name or len(provider_name) > MAX_NAME or provider_name.isspace():
         _name("provider_name", provider_name, MAX_NAME)
-    if model.__class__ is not str or not model or len(model) > MAX_MODEL:
+    if model.__class__ is not str or not model or len(model) > MAX_MODEL or model.isspace():
         _name("model", model, MAX_MODEL)
     if status not in _STATUS_SET:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")

@@ -46,7 +46,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
                 if conn.dialect.name == "postgresql":
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7243513)")
                 before = current_revision(conn)
-                if before is not None and script.get_revision(before) is None:
+                if before is not None and not _known(script, before):
                     raise SchemaTooNew(
                         f"the database is at schema revision {before!r}, which this version of "
                         f"llm-metrics does not know (newest known: {head!r}); upgrade llm-metrics"
@@ -64,6 +64,13 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
             ) from exc
         raise
     return before, head
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 - alembic raises CommandError for an unknown id
+        return False
 
 
 def _is_operational(exc: Exception) -> bool:
