@@ -56,16 +56,17 @@ class _Hooks:
             wrapped = watch(result, call, lambda part: _part(call, part))
             finalize_cancels(wrapped, call)
             return wrapped
-        _part(call, result)
+        _part(call, result, streamed=False)
         call.succeed()
         return result
 
 
-def _part(call: Call, part: Any) -> bool:
+def _part(call: Call, part: Any, *, streamed: bool = True) -> bool:
     """Observe a response or stream chunk (``ChatResponse``/``GenerateResponse``)."""
     call.set_model(dig(part, "model"))
     text = dig(part, "response") or dig(part, "thinking")
-    if text or any(dig(part, "message", key) for key in ("content", "thinking", "tool_calls")):
+    has_content = text or any(dig(part, "message", key) for key in ("content", "thinking", "tool_calls"))
+    if streamed and has_content:
         call.first_token()
     if dig(part, "done"):
         call.completed = True
