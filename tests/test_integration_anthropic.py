@@ -14,6 +14,7 @@ from integration_support import (
     assert_tokens,
     capture,
     fixed,
+    payload,
     timeout,
 )
 
@@ -207,3 +208,18 @@ def test_async_variants(records):
         assert_timing(rec, streamed=True)
     assert stopped["status"] == "cancelled" and stopped["time_to_first_token_seconds"] is None
     assert limited["status"] == "rate_limited"
+
+
+def test_error_event_midway_is_failed_with_partial_tokens(records):
+    events = payload("anthropic_message_stream.sse").decode().split("\n\n")
+    overloaded = 'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+    body = "\n\n".join([*events[:5], overloaded, ""]).encode()
+    client, _ = make(lambda request: (200, body, "text/event-stream"))
+    m_anthropic.instrument(client)
+    with pytest.raises(anthropic.APIStatusError) as info:
+        for _event in create(client, stream=True):
+            pass
+    [rec] = records
+    assert rec["status"] == "failed" and rec["error_message"] == f"{type(info.value).__name__}: {info.value}"
+    assert "overloaded_error" in rec["error_message"] and rec["time_to_first_token_seconds"] > 0
+    assert_tokens(rec, prompt_tokens=2585, completion_tokens=1, cache_write_tokens=512, cache_read_tokens=2048)

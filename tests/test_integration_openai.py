@@ -277,3 +277,38 @@ def test_async_errors_and_early_stop(records):
     asyncio.run(main())
     assert [r["status"] for r in records] == ["rate_limited", "timeout", "cancelled"]
     assert records[1]["endpoint"] == "/v1/responses"
+
+
+def test_stream_timing_out_midway_is_timeout(records):
+    text = payload("openai_chat_stream.sse")
+    cut = text.index(b"data: ", text.index(b'" can"'))
+
+    def body():
+        yield text[:cut]
+        raise httpx2.ReadTimeout("timed out")
+
+    client, _ = make(lambda request: (200, body(), "text/event-stream"))
+    m_openai.instrument(client)
+    seen = []
+    with pytest.raises(openai.APITimeoutError):
+        for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True):
+            seen.append(chunk.choices[0].delta.content)
+    assert seen == ["", "Hello", "!", " How", " can"]
+    [rec] = records
+    assert rec["status"] == "timeout" and rec["time_to_first_token_seconds"] > 0
+    assert_tokens(rec)
+
+
+def test_importing_metrics_core_imports_no_sdk():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, metrics_core, metrics_core.integrations, metrics_core.integrations.openai,"
+        " metrics_core.integrations.anthropic, metrics_core.integrations.ollama;"
+        " print(sorted(m for m in ('openai', 'anthropic', 'ollama', 'httpx', 'httpx2', 'opentelemetry')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=__import__("pathlib").Path(__file__).parent.parent)
+    assert out.stdout.strip() == "[]"
