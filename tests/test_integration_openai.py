@@ -312,3 +312,33 @@ def test_importing_metrics_core_imports_no_sdk():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=__import__("pathlib").Path(__file__).parent.parent)
     assert out.stdout.strip() == "[]"
+
+
+def test_with_raw_response(records):
+    client, _ = make(fixed(200, "openai_chat_completion.json"))
+    _ = client.chat.completions.with_raw_response  # cached before instrumenting
+    m_openai.instrument(client)
+    raw = client.chat.completions.with_raw_response.create(model="o4-mini", messages=MESSAGES)
+    assert raw.headers["content-type"] == "application/json"
+    assert raw.parse().choices[0].message.content == "The capital of France is Paris."
+    [rec] = records
+    assert rec["status"] == "success"
+    assert_tokens(rec, **CHAT_USAGE)
+
+
+def test_async_task_cancelled_while_waiting(records):
+    async def never_answers(request):
+        await asyncio.sleep(30)
+
+    async def main():
+        http = httpx2.AsyncClient(transport=httpx2.MockTransport(never_answers))
+        client = m_openai.instrument(openai.AsyncOpenAI(api_key="sk-test", http_client=http, max_retries=0))
+        task = asyncio.create_task(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    [rec] = records
+    assert rec["status"] == "cancelled" and rec["error_message"] == "CancelledError"

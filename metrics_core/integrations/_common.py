@@ -30,7 +30,8 @@ def record(**kwargs: Any) -> None:
 
 def classify(exc: BaseException) -> tuple[str, str]:
     """Return ``(status, error_message)`` for an exception raised by a call."""
-    message = f"{type(exc).__name__}: {exc}"
+    text = str(exc)
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, ...
         return "cancelled", message
     names = {cls.__name__ for cls in type(exc).__mro__}
@@ -54,6 +55,13 @@ def dig(obj: Any, *path: str) -> Any:
 def as_int(value: Any) -> int | None:
     """``value`` if it is a real int (not bool), else None."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parsed(result: Any) -> Any:
+    """The parsed body of a ``with_raw_response`` result (the SDK caches it), else ``result``."""
+    if type(result).__name__ == "LegacyAPIResponse":
+        return result.parse()
+    return result
 
 
 def is_unset(value: Any) -> bool:

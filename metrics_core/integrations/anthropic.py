@@ -17,6 +17,7 @@ from metrics_core.integrations._common import (
     as_int,
     base_path,
     dig,
+    parsed,
     patch_method,
     watch_sdk_stream,
 )
@@ -32,6 +33,8 @@ def instrument(client: Any, *, provider: str = "claude", tags: dict[str, str] | 
 
     hooks = _Messages(provider, tags, f"{base_path(client.base_url)}/v1/messages",
                       isinstance(client, anthropic.AsyncAnthropic))
+    for name in ("with_raw_response", "with_streaming_response"):
+        vars(client.messages).pop(name, None)
     patch_method(client.messages, "create", is_async=hooks.is_async, begin=hooks.begin, on_result=hooks.on_result)
     _patch_stream(client.messages, hooks)
     return client
@@ -52,10 +55,12 @@ class _Messages:
     def on_result(self, call: Call, result: Any) -> Any:
         from anthropic import AsyncStream, Stream
 
-        if isinstance(result, (Stream, AsyncStream)):
-            return watch_sdk_stream(result, call, lambda event: _event(call, event), is_async=self.is_async)
-        call.set_model(dig(result, "model"))
-        _usage(call, dig(result, "usage"))
+        body = parsed(result)
+        if isinstance(body, (Stream, AsyncStream)):
+            watch_sdk_stream(body, call, lambda event: _event(call, event), is_async=self.is_async)
+            return result
+        call.set_model(dig(body, "model"))
+        _usage(call, dig(body, "usage"))
         call.succeed()
         return result
 

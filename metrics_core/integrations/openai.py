@@ -17,6 +17,7 @@ from metrics_core.integrations._common import (
     base_path,
     dig,
     is_unset,
+    parsed,
     patch_method,
     watch_sdk_stream,
 )
@@ -34,12 +35,20 @@ def instrument(client: Any, *, provider: str = "openai", tags: dict[str, str] | 
     is_async = isinstance(client, openai.AsyncOpenAI)
     root = base_path(client.base_url)
     chat = _Chat(provider, tags, f"{root}/chat/completions", include_stream_usage, is_async)
+    _forget_raw_wrappers(client.chat.completions)
     patch_method(client.chat.completions, "create", is_async=is_async, begin=chat.begin, on_result=chat.on_result)
     responses = getattr(client, "responses", None)
     if responses is not None:
         resp = _Responses(provider, tags, f"{root}/responses", is_async)
+        _forget_raw_wrappers(responses)
         patch_method(responses, "create", is_async=is_async, begin=resp.begin, on_result=resp.on_result)
     return client
+
+
+def _forget_raw_wrappers(resource: Any) -> None:
+    """Drop cached ``with_raw_response``/``with_streaming_response`` so they wrap the patched method."""
+    for name in ("with_raw_response", "with_streaming_response"):
+        vars(resource).pop(name, None)
 
 
 def _is_stream(result: Any) -> bool:
@@ -66,10 +75,12 @@ class _Chat:
         return call, args, kwargs
 
     def on_result(self, call: Call, result: Any) -> Any:
-        if _is_stream(result):
-            return watch_sdk_stream(result, call, lambda chunk: _chat_chunk(call, chunk), is_async=self.is_async)
-        call.set_model(dig(result, "model"))
-        _chat_usage(call, dig(result, "usage"))
+        body = parsed(result)
+        if _is_stream(body):
+            watch_sdk_stream(body, call, lambda chunk: _chat_chunk(call, chunk), is_async=self.is_async)
+            return result
+        call.set_model(dig(body, "model"))
+        _chat_usage(call, dig(body, "usage"))
         call.succeed()
         return result
 
@@ -114,9 +125,11 @@ class _Responses:
         return Call(provider=self.provider, model=kwargs.get("model"), endpoint=self.endpoint, tags=self.tags), args, kwargs
 
     def on_result(self, call: Call, result: Any) -> Any:
-        if _is_stream(result):
-            return watch_sdk_stream(result, call, lambda event: _response_event(call, event), is_async=self.is_async)
-        _response_usage(call, result)
+        body = parsed(result)
+        if _is_stream(body):
+            watch_sdk_stream(body, call, lambda event: _response_event(call, event), is_async=self.is_async)
+            return result
+        _response_usage(call, body)
         call.succeed()
         return result
 
