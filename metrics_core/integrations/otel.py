@@ -107,8 +107,9 @@ def _status(span: Any, attrs: dict[str, Any]) -> tuple[str, str | None]:
     description = getattr(span.status, "description", None)
     for event in getattr(span, "events", None) or ():
         if event.name == "exception":
-            error_type = error_type or event.attributes.get("exception.type")
-            description = description or event.attributes.get("exception.message")
+            details = event.attributes or {}
+            error_type = error_type or details.get("exception.type")
+            description = description or details.get("exception.message")
     error_type = str(error_type or "error")
     message = str(description) if description else error_type
     if not message.startswith(error_type):
