@@ -99,8 +99,10 @@ def test_http_500_is_failed(records):
 def test_429_is_rate_limited(records):
     client, _ = make(fixed(429, "anthropic_error_429.json"))
     m_anthropic.instrument(client)
-    with pytest.raises(anthropic.RateLimitError), client.messages.stream(
-            model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES):
+    with (
+        pytest.raises(anthropic.RateLimitError),
+        client.messages.stream(model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES),
+    ):
         pass
     [rec] = records
     assert rec["status"] == "rate_limited" and "rate_limit_error" in rec["error_message"]
@@ -112,7 +114,9 @@ def test_timeout_is_timeout(records):
     with pytest.raises(anthropic.APITimeoutError):
         create(client)
     [rec] = records
-    assert rec["status"] == "timeout" and rec["error_message"].startswith("APITimeoutError: Request timed out or interrupted.")
+    assert rec["status"] == "timeout" and rec["error_message"].startswith(
+        "APITimeoutError: Request timed out or interrupted."
+    )
 
 
 @pytest.mark.parametrize("how", ["create_close", "create_garbage", "helper_with", "helper_break_then_garbage"])

@@ -34,7 +34,9 @@ def make(respond, *, is_async=False):
     """A real Ollama client whose HTTP goes to a fake server; returns (client, server)."""
     server = Server(respond)
     cls = ollama.AsyncClient if is_async else ollama.Client
-    return cls(host="http://127.0.0.1:11434", transport=httpx.MockTransport(server.handler(httpx.Response, httpx))), server
+    return cls(
+        host="http://127.0.0.1:11434", transport=httpx.MockTransport(server.handler(httpx.Response, httpx))
+    ), server
 
 
 def test_chat_non_streamed(records):
@@ -58,10 +60,13 @@ def test_generate_non_streamed(records):
     assert_tokens(rec, prompt_tokens=30, completion_tokens=11)
 
 
-@pytest.mark.parametrize(("method", "respond", "tokens"), [
-    ("chat", CHAT_STREAM, {"prompt_tokens": 31, "completion_tokens": 6}),
-    ("generate", GENERATE_STREAM, {"prompt_tokens": 28, "completion_tokens": 5}),
-])
+@pytest.mark.parametrize(
+    ("method", "respond", "tokens"),
+    [
+        ("chat", CHAT_STREAM, {"prompt_tokens": 31, "completion_tokens": 6}),
+        ("generate", GENERATE_STREAM, {"prompt_tokens": 28, "completion_tokens": 5}),
+    ],
+)
 def test_streamed_app_sees_the_same_chunks(records, method, respond, tokens):
     args = {"messages": MESSAGES} if method == "chat" else {"prompt": "Why is the sky blue?"}
     plain, _ = make(respond)
@@ -87,7 +92,8 @@ def test_http_500_is_failed(records):
     for rec in records:
         assert rec["status"] == "failed" and rec["model"] == "llama3.2"
         assert rec["error_message"] == (
-            "ResponseError: llama runner process has terminated: exit status 2 (status code: 500)")
+            "ResponseError: llama runner process has terminated: exit status 2 (status code: 500)"
+        )
     assert len(records) == 2
 
 
@@ -139,7 +145,10 @@ def test_exception_is_reraised_unchanged(records):
     with pytest.raises(ConnectionError) as info:
         client.chat(model="llama3.2", messages=MESSAGES)
     assert info.value is boom
-    assert records[0]["status"] == "failed" and records[0]["error_message"] == "ConnectionError: Failed to connect to Ollama."
+    assert (
+        records[0]["status"] == "failed"
+        and records[0]["error_message"] == "ConnectionError: Failed to connect to Ollama."
+    )
 
 
 def test_instrument_twice_records_once(records):

@@ -75,7 +75,9 @@ def test_chat_non_streamed(records):
 
 def test_chat_streamed_app_sees_the_same_chunks(records):
     plain, _ = make(chat_stream)
-    expected = [c.model_dump() for c in plain.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)]
+    expected = [
+        c.model_dump() for c in plain.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    ]
     client, server = make(chat_stream)
     m_openai.instrument(client)
     stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
@@ -92,8 +94,11 @@ def test_chat_streamed_app_sees_the_same_chunks(records):
 def test_chat_stream_keeps_usage_chunk_the_app_asked_for(records):
     client, _ = make(chat_stream)
     m_openai.instrument(client)
-    chunks = list(client.chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert chunks[-1].choices == [] and chunks[-1].usage.prompt_tokens == 1320
     assert_tokens(records[0], **STREAM_USAGE)
 
@@ -309,8 +314,13 @@ def test_importing_metrics_core_imports_no_sdk():
         " print(sorted(m for m in ('openai', 'anthropic', 'ollama', 'httpx', 'httpx2', 'opentelemetry')"
         " if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=__import__("pathlib").Path(__file__).parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=__import__("pathlib").Path(__file__).parent.parent,
+    )
     assert out.stdout.strip() == "[]"
 
 

@@ -31,8 +31,9 @@ def instrument(client: Any, *, provider: str = "claude", tags: dict[str, str] | 
     """Record every message call of an ``Anthropic`` or ``AsyncAnthropic`` client; returns it."""
     import anthropic
 
-    hooks = _Messages(provider, tags, f"{base_path(client.base_url)}/v1/messages",
-                      isinstance(client, anthropic.AsyncAnthropic))
+    hooks = _Messages(
+        provider, tags, f"{base_path(client.base_url)}/v1/messages", isinstance(client, anthropic.AsyncAnthropic)
+    )
     for name in ("with_raw_response", "with_streaming_response"):
         vars(client.messages).pop(name, None)
     patch_method(client.messages, "create", is_async=hooks.is_async, begin=hooks.begin, on_result=hooks.on_result)

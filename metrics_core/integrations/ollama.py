@@ -41,8 +41,9 @@ def instrument(client: Any, *, provider: str = "ollama", tags: dict[str, str] | 
 class _Hooks:
     """Hooks for one Ollama method."""
 
-    def __init__(self, provider: str, tags: dict[str, str] | None, endpoint: str, is_async: bool,
-                 signature: inspect.Signature) -> None:
+    def __init__(
+        self, provider: str, tags: dict[str, str] | None, endpoint: str, is_async: bool, signature: inspect.Signature
+    ) -> None:
         self.provider, self.tags, self.endpoint = provider, tags, endpoint
         self.is_async, self.signature = is_async, signature
 

@@ -27,8 +27,9 @@ __all__ = ["instrument"]
 _CONTENT_KEYS = ("content", "refusal", "tool_calls", "function_call", "audio", "reasoning_content", "reasoning")
 
 
-def instrument(client: Any, *, provider: str = "openai", tags: dict[str, str] | None = None,
-               include_stream_usage: bool = True) -> Any:
+def instrument(
+    client: Any, *, provider: str = "openai", tags: dict[str, str] | None = None, include_stream_usage: bool = True
+) -> Any:
     """Record every chat/responses call of an ``OpenAI`` or ``AsyncOpenAI`` client; returns it."""
     import openai
 
@@ -60,8 +61,9 @@ def _is_stream(result: Any) -> bool:
 class _Chat:
     """Hooks for ``chat.completions.create``."""
 
-    def __init__(self, provider: str, tags: dict[str, str] | None, endpoint: str, add_usage: bool,
-                 is_async: bool) -> None:
+    def __init__(
+        self, provider: str, tags: dict[str, str] | None, endpoint: str, add_usage: bool, is_async: bool
+    ) -> None:
         self.provider, self.tags, self.endpoint = provider, tags, endpoint
         self.add_usage, self.is_async = add_usage, is_async
 
@@ -122,7 +124,11 @@ class _Responses:
         self.provider, self.tags, self.endpoint, self.is_async = provider, tags, endpoint, is_async
 
     def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Call, tuple[Any, ...], dict[str, Any]]:
-        return Call(provider=self.provider, model=kwargs.get("model"), endpoint=self.endpoint, tags=self.tags), args, kwargs
+        return (
+            Call(provider=self.provider, model=kwargs.get("model"), endpoint=self.endpoint, tags=self.tags),
+            args,
+            kwargs,
+        )
 
     def on_result(self, call: Call, result: Any) -> Any:
         body = parsed(result)
