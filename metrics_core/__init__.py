@@ -1,1 +1,25 @@
-"""llm-metrics core (placeholder on the integrations branch; replaced by main's at merge)."""
+"""llm-metrics: record every LLM call, price it correctly, and see health, spend and savings.
+
+The public API; everything not listed in ``__all__`` is an implementation detail.
+"""
+
+from .errors import DatabaseUnavailable, MetricsError, ProviderNotFound, SchemaTooNew
+from .providers import pick_provider, reset_circuit
+from .queries import Window
+from .recorder import STATUSES, flush, record_request
+from .service import LLMMetricsService
+
+__all__ = [
+    "LLMMetricsService",
+    "record_request",
+    "flush",
+    "pick_provider",
+    "reset_circuit",
+    "STATUSES",
+    "Window",
+    "MetricsError",
+    "DatabaseUnavailable",
+    "SchemaTooNew",
+    "ProviderNotFound",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,47 @@
+# llm-metrics: `make run` starts the dashboard, `make test` runs every test. Both bootstrap .venv.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8501
+
+.DEFAULT_GOAL := help
+.PHONY: help run test bench lint format migrate demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+run: $(STAMP) ## migrate the database and start the dashboard on http://$(HOST):$(PORT)
+	$(BIN)/llm-metrics migrate
+	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: $(STAMP) ## run the whole test suite
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP) ## run the benchmarks (ratios against baselines measured in the same run)
+	$(BIN)/python -m bench
+
+lint: $(STAMP) ## ruff: lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## ruff: fix what can be fixed and format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: $(STAMP) ## create or upgrade the schema of $$LLM_METRICS_DB_URL (default data/metrics.db)
+	$(BIN)/llm-metrics migrate
+
+demo: $(STAMP) ## fill the database with 90 days of demo data
+	$(BIN)/llm-metrics demo --days 90
+
+clean: ## remove the virtualenv and caches (keeps data/)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis artifacts

@@ -1,0 +1,261 @@
+"""Engines and the schema (SQLAlchemy Core).
+
+The tables keep the names of the original guide (``llm_providers``, ``llm_provider_health``,
+``llm_requests``, ``llm_costs_daily``) and add what the design needs. The schema is created and
+upgraded by the Alembic revisions in ``metrics_core/migrations``; ``ensure_schema`` runs them on
+first use, so a fresh database works without a manual step.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine, make_url
+
+from .config import settings
+
+metadata = MetaData()
+
+#: money columns: exact on PostgreSQL, REAL on SQLite (read back as Decimal, 10 places)
+Money = Numeric(20, 10)
+
+providers = Table(
+    "llm_providers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("provider_type", String(10), nullable=False),  # local | remote
+    Column("pricing_provider", String(100)),  # genai-prices provider id; NULL = none
+    Column("priority", Integer, nullable=False, default=100),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+provider_health = Table(
+    "llm_provider_health",
+    metadata,
+    Column("provider_id", Integer, ForeignKey("llm_providers.id"), primary_key=True),
+    Column("is_available", Boolean, nullable=False, default=True),
+    Column("circuit_state", String(10), nullable=False, default="closed"),
+    Column("failure_count", Integer, nullable=False, default=0),
+    Column("last_success_at", DateTime),
+    Column("last_failure_at", DateTime),
+    Column("opened_at", DateTime),
+    Column("updated_at", DateTime),
+)
+
+requests = Table(
+    "llm_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("timestamp", DateTime, nullable=False),  # UTC
+    Column("provider_id", Integer, ForeignKey("llm_providers.id"), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("endpoint", String(500)),
+    Column("prompt_tokens", BigInteger, nullable=False, default=0),
+    Column("completion_tokens", BigInteger, nullable=False, default=0),
+    Column("cache_read_tokens", BigInteger, nullable=False, default=0),
+    Column("cache_write_tokens", BigInteger, nullable=False, default=0),
+    Column("reasoning_tokens", BigInteger, nullable=False, default=0),
+    Column("duration_ms", Float),
+    Column("ttft_ms", Float),
+    Column("cost_usd", Money),  # NULL = unpriced
+    Column("reference_cost_usd", Money),
+    Column("price_source", String(50)),  # genai-prices | override | local | unpriced
+    Column("error_message", Text),
+    Column("tags", Text),  # JSON object of str -> str, NULL when none
+    Index("ix_llm_requests_timestamp", "timestamp"),
+    Index("ix_llm_requests_provider_timestamp", "provider_id", "timestamp"),
+)
+
+_daily_measures = (
+    ("requests", BigInteger),
+    ("successful_requests", BigInteger),
+    ("failed_requests", BigInteger),
+    ("prompt_tokens", BigInteger),
+    ("completion_tokens", BigInteger),
+    ("cache_read_tokens", BigInteger),
+    ("cache_write_tokens", BigInteger),
+    ("reasoning_tokens", BigInteger),
+    ("cost_usd", Money),  # over priced calls
+    ("reference_cost_usd", Money),  # over every call
+    ("priced_reference_cost_usd", Money),  # over priced calls: what savings compare against
+    ("unpriced_requests", BigInteger),
+    ("duration_count", BigInteger),
+    ("duration_sum_ms", Float),
+    ("ttft_count", BigInteger),
+    ("ttft_sum_ms", Float),
+)
+
+#: names of the additive measures kept per day in the rollups
+DAILY_MEASURES = tuple(name for name, _ in _daily_measures)
+
+
+def _measures():
+    return [Column(name, type_, nullable=False, default=0) for name, type_ in _daily_measures]
+
+
+costs_daily = Table(
+    "llm_costs_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("provider_id", Integer, ForeignKey("llm_providers.id"), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    *_measures(),
+)
+
+tag_costs_daily = Table(
+    "llm_tag_costs_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("tag_key", String(100), primary_key=True),
+    Column("tag_value", String(200), primary_key=True),
+    Column("provider_id", Integer, ForeignKey("llm_providers.id"), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    *_measures(),
+)
+
+latency_daily = Table(
+    "llm_latency_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("provider_id", Integer, ForeignKey("llm_providers.id"), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("kind", String(10), primary_key=True),  # duration | ttft
+    Column("bucket", Integer, primary_key=True),  # see metrics_core.latency
+    Column("count", BigInteger, nullable=False, default=0),
+)
+
+circuit_events = Table(
+    "llm_circuit_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider_id", Integer, ForeignKey("llm_providers.id"), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("from_state", String(10), nullable=False),
+    Column("to_state", String(10), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Index("ix_llm_circuit_events_provider_at", "provider_id", "at"),
+)
+
+price_overrides = Table(
+    "llm_price_overrides",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider_name", String(100), nullable=False),  # our provider name, or '*'
+    Column("model", String(200), nullable=False),
+    Column("input_mtok", Money, nullable=False),
+    Column("output_mtok", Money, nullable=False),
+    Column("cache_read_mtok", Money),  # NULL = same as input
+    Column("cache_write_mtok", Money),  # NULL = same as input
+    Column("created_at", DateTime, nullable=False),
+)
+
+recorder_faults = Table(
+    "llm_recorder_faults",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False),
+    Column("process", String(200), nullable=False),  # host:pid
+    Column("kind", String(20), nullable=False),  # dropped | write_error
+    Column("count", BigInteger, nullable=False),
+    Column("detail", Text),
+)
+
+DEFAULT_PROVIDERS = (
+    # name, display_name, provider_type, pricing_provider, priority
+    ("ollama", "Ollama (Local)", "local", None, 1),
+    ("localai", "LocalAI", "local", None, 2),
+    ("claude", "Claude (Anthropic)", "remote", "anthropic", 3),
+    ("openai", "OpenAI GPT-4", "remote", "openai", 4),
+)
+
+_engines: dict[str, Engine] = {}
+_engines_pid = os.getpid()
+_lock = threading.Lock()
+
+
+def _prepare_sqlite_path(url) -> None:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def create(url: str) -> Engine:
+    """Create a new engine for ``url`` with the settings this tool needs (SQLite: WAL, busy timeout)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True, future=True)
+    _prepare_sqlite_path(parsed)
+    engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # Writers that read first take the lock up front: a deferred transaction that reads and
+        # then writes fails with "database is locked" under contention whatever the busy timeout.
+        immediate = conn.get_execution_options().get("immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The shared engine for ``url`` (default: ``$LLM_METRICS_DB_URL``), schema ensured."""
+    global _engines_pid
+    url = url or settings().db_url
+    with _lock:
+        if _engines_pid != os.getpid():  # after fork: never share connections with the parent
+            _engines.clear()
+            _engines_pid = os.getpid()
+        engine = _engines.get(url)
+        if engine is None:
+            engine = create(url)
+            from .migrations import ensure_schema
+
+            ensure_schema(engine)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_all() -> None:
+    """Close every cached engine (tests, and processes that switch databases)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"

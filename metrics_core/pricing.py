@@ -1,0 +1,240 @@
+"""What a call cost, in Decimal USD.
+
+Rules, in order:
+1. a local provider (``ollama``, ``localai``, anything configured local) costs exactly 0;
+2. a custom price override for (provider, model) — or ('*', model) — is used if one exists;
+3. otherwise genai-prices prices the usage for the call's own timestamp (historical prices,
+   cache reads/writes, long-context tiers);
+4. no price found: the call is *unpriced* (cost ``None``), never a silent 0.
+
+``prompt_tokens`` counts every input token; cache reads and writes are parts of it (OpenAI and
+OpenTelemetry semantics, and genai-prices' ``input_tokens``). Reasoning tokens are part of
+``completion_tokens`` and priced as output.
+
+genai-prices takes ~100 µs per call, too slow for the writer's batches. ``Pricer`` therefore
+resolves each (provider, model, minute) once into linear per-token coefficients *measured with
+genai-prices itself*, and uses them while the usage stays below the model's first long-context
+tier; anything else goes through genai-prices directly. A property test checks both agree.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from functools import lru_cache
+
+from genai_prices import Usage as _GPUsage
+from genai_prices import data_snapshot
+from genai_prices import types as _gp_types
+
+ZERO = Decimal(0)
+MILLION = Decimal(1_000_000)
+_PROBE = 1000  # tokens used to measure a linear coefficient (below every tier start)
+
+SOURCE_LOCAL = "local"
+SOURCE_GENAI = "genai-prices"
+SOURCE_OVERRIDE = "override"
+SOURCE_UNPRICED = "unpriced"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Token counts of one call (cache and reasoning tokens are parts of prompt/completion)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PriceOverride:
+    """A custom price in USD per million tokens; cache prices default to the input price."""
+
+    input_mtok: Decimal
+    output_mtok: Decimal
+    cache_read_mtok: Decimal | None = None
+    cache_write_mtok: Decimal | None = None
+
+    def cost(self, usage: TokenUsage) -> Decimal:
+        cache_read = self.cache_read_mtok if self.cache_read_mtok is not None else self.input_mtok
+        cache_write = self.cache_write_mtok if self.cache_write_mtok is not None else self.input_mtok
+        uncached = usage.prompt_tokens - usage.cache_read_tokens - usage.cache_write_tokens
+        total = (
+            uncached * self.input_mtok
+            + usage.cache_read_tokens * cache_read
+            + usage.cache_write_tokens * cache_write
+            + usage.completion_tokens * self.output_mtok
+        )
+        return total / MILLION
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """The cost of one call and where it came from (``cost_usd`` None = unpriced)."""
+
+    cost_usd: Decimal | None
+    source: str
+
+
+def _gp_usage(usage: TokenUsage) -> _GPUsage:
+    kwargs = {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens}
+    if usage.cache_read_tokens:
+        kwargs["cache_read_tokens"] = usage.cache_read_tokens
+    if usage.cache_write_tokens:
+        kwargs["cache_write_tokens"] = usage.cache_write_tokens
+    return _GPUsage(**kwargs)
+
+
+def genai_price(pricing_provider: str, model: str, usage: TokenUsage, timestamp: datetime) -> Decimal:
+    """Price ``usage`` with genai-prices directly; raises ``LookupError`` when there is no price."""
+    snapshot = data_snapshot.get_snapshot()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return snapshot.calc(_gp_usage(usage), model, pricing_provider, None, _aware(timestamp)).total_price
+
+
+def _aware(timestamp: datetime) -> datetime:
+    return timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Linear:
+    """cost = base + a*uncached_input + b*cache_read + c*cache_write + d*output, below ``limit``."""
+
+    base: Decimal
+    uncached: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    output: Decimal
+    limit: int | None  # highest token count the coefficients hold for; None = no tiers
+
+    def cost(self, usage: TokenUsage) -> Decimal | None:
+        if self.limit is not None and (usage.prompt_tokens > self.limit or usage.completion_tokens > self.limit):
+            return None
+        uncached = usage.prompt_tokens - usage.cache_read_tokens - usage.cache_write_tokens
+        return (
+            self.base
+            + uncached * self.uncached
+            + usage.cache_read_tokens * self.cache_read
+            + usage.cache_write_tokens * self.cache_write
+            + usage.completion_tokens * self.output
+        )
+
+
+@lru_cache(maxsize=4096)
+def _model_info(pricing_provider: str, model: str):
+    try:
+        return data_snapshot.get_snapshot().find_provider_model(model, None, pricing_provider, None)[1]
+    except LookupError:
+        return None
+
+
+_linear_cache: dict[tuple[str, str, int], _Linear | None] = {}
+
+
+def _linear(pricing_provider: str, model: str, timestamp: datetime) -> _Linear | None:
+    """The linear coefficients of the price in force at ``timestamp`` (None: no price known).
+
+    Cached per price period: genai-prices hands back the same ``ModelPrice`` object for every
+    timestamp its constraints (start dates, times of day) map to it.
+    """
+    info = _model_info(pricing_provider, model)
+    if info is None:
+        return None
+    model_price = info.get_prices(timestamp)
+    key = (pricing_provider, model, id(model_price))
+    try:
+        return _linear_cache[key]
+    except KeyError:
+        pass
+    starts = [
+        tier.start
+        for value in vars(model_price).values()
+        if isinstance(value, _gp_types.TieredPrices)
+        for tier in value.tiers
+    ]
+
+    def probe(**kw) -> Decimal:
+        return genai_price(pricing_provider, model, TokenUsage(**kw), timestamp)
+
+    try:
+        base = probe()
+        per = Decimal(_PROBE)
+        linear = _Linear(
+            base=base,
+            uncached=(probe(prompt_tokens=_PROBE) - base) / per,
+            cache_read=(probe(prompt_tokens=_PROBE, cache_read_tokens=_PROBE) - base) / per,
+            cache_write=(probe(prompt_tokens=_PROBE, cache_write_tokens=_PROBE) - base) / per,
+            output=(probe(completion_tokens=_PROBE) - base) / per,
+            limit=min(starts) if starts else None,
+        )
+    except LookupError:
+        linear = None
+    _linear_cache[key] = linear
+    return linear
+
+
+def catalog_price(pricing_provider: str | None, model: str, usage: TokenUsage, timestamp: datetime) -> Decimal | None:
+    """genai-prices' price for ``usage`` at ``timestamp`` (fast path when linear), None if unknown."""
+    if not pricing_provider:
+        return None
+    timestamp = _aware(timestamp)
+    linear = _linear(pricing_provider, model, timestamp)
+    if linear is None:
+        return None
+    cost = linear.cost(usage)
+    if cost is not None:
+        return cost
+    try:
+        return genai_price(pricing_provider, model, usage, timestamp)
+    except LookupError:
+        return None
+
+
+def price_call(
+    *,
+    provider_type: str,
+    pricing_provider: str | None,
+    model: str,
+    usage: TokenUsage,
+    timestamp: datetime,
+    override: PriceOverride | None = None,
+) -> Price:
+    """The cost of one call by the rules in this module's docstring.
+
+    Args:
+        provider_type: ``local`` or ``remote``.
+        pricing_provider: genai-prices provider id (``anthropic``, ``openai``...), None if unknown.
+        model: the model name as the application sent it.
+        usage: the call's token counts.
+        timestamp: when the call happened (prices in force then are used).
+        override: a custom price that takes precedence over genai-prices.
+
+    Returns:
+        A ``Price``; ``cost_usd`` is None when the call is unpriced.
+    """
+    if provider_type == "local":
+        return Price(ZERO, SOURCE_LOCAL)
+    if override is not None:
+        return Price(override.cost(usage), SOURCE_OVERRIDE)
+    cost = catalog_price(pricing_provider, model, usage, timestamp)
+    if cost is None:
+        return Price(None, SOURCE_UNPRICED)
+    return Price(cost, SOURCE_GENAI)
+
+
+def reference_cost(usage: TokenUsage, timestamp: datetime, *, provider: str, model: str) -> Decimal | None:
+    """What ``usage`` would have cost on the reference model at ``timestamp``."""
+    return catalog_price(provider, model, usage, timestamp)
+
+
+def check_model(pricing_provider: str, model: str) -> None:
+    """Raise ``ValueError`` naming the model if genai-prices cannot price it."""
+    try:
+        data_snapshot.get_snapshot().find_provider_model(model, None, pricing_provider, None)
+    except LookupError as exc:
+        raise ValueError(f"genai-prices has no price for model {model!r} at provider {pricing_provider!r}: {exc}") from None
