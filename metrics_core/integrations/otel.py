@@ -5,8 +5,9 @@ and is an inference span: ``gen_ai.operation.name`` is chat, text_completion,
 generate_content or embeddings, or is absent while a model is named. Agent and tool
 spans are skipped, as they repeat their child inference spans' usage.
 ``gen_ai.usage.input_tokens`` already includes cached tokens (semconv), so it is
-``prompt_tokens`` as is. Use either this processor or ``instrument()`` for one
-client, not both, or its calls are recorded twice.
+``prompt_tokens`` as is (unless the cached parts exceed it: then they are added).
+Use either this processor or ``instrument()`` for one client, not both, or its calls
+are recorded twice.
 """
 
 from __future__ import annotations
@@ -91,7 +92,21 @@ def span_to_record(span: Any, *, tags: dict[str, str] | None = None) -> dict[str
     }
     for field, keys in _KEYS.items():
         record[field] = next((v for v in map(as_int, map(attrs.get, keys)) if v is not None), 0)
+    _normalize(record)
     return record
+
+
+def _normalize(record: dict[str, Any]) -> None:
+    """Fix instrumentations whose input/output counts leave out cached/reasoning tokens.
+
+    Semconv counts cached tokens in ``input_tokens`` and reasoning tokens in ``output_tokens``;
+    a span whose parts exceed the total (Anthropic-style usage) gets the parts added.
+    """
+    cached = record["cache_read_tokens"] + record["cache_write_tokens"]
+    if cached > record["prompt_tokens"]:
+        record["prompt_tokens"] += cached
+    if record["reasoning_tokens"] > record["completion_tokens"]:
+        record["completion_tokens"] += record["reasoning_tokens"]
 
 
 def _seconds(value: Any) -> float | None:
