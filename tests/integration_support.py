@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +73,36 @@ def fixed(status: int, name: str, content_type: str = "application/json") -> Cal
 def timeout(request: Any) -> str:
     """A responder that makes the transport raise a read timeout."""
     return "timeout"
+
+
+def stored_requests(engine: Any) -> list[dict[str, Any]]:
+    """Flush the core's recorder and read back every stored request with its provider's name."""
+    from sqlalchemy import text
+
+    import metrics_core
+
+    assert metrics_core.flush(10)
+    query = text(
+        "SELECT p.name AS provider, r.* FROM llm_requests r JOIN llm_providers p ON p.id = r.provider_id ORDER BY r.id"
+    )
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+@contextmanager
+def fresh_core_db(directory: Path, monkeypatch: Any) -> Iterator[Any]:
+    """Point the core at a new SQLite file (LLM_METRICS_DB_URL) and yield its engine."""
+    from metrics_core import db, recorder
+
+    for name in list(os.environ):
+        if name.startswith("LLM_METRICS_"):
+            monkeypatch.delenv(name)
+    url = f"sqlite:///{directory / 'metrics.db'}"
+    monkeypatch.setenv("LLM_METRICS_DB_URL", url)
+    recorder.reset(flush_first=False)
+    db.dispose_all()
+    try:
+        yield db.get_engine(url)
+    finally:
+        recorder.reset()
+        db.dispose_all()

@@ -14,7 +14,9 @@ from integration_support import (
     assert_tokens,
     capture,
     fixed,
+    fresh_core_db,
     payload,
+    stored_requests,
     timeout,
 )
 
@@ -31,6 +33,13 @@ STREAM = fixed(200, "anthropic_message_stream.sse", "text/event-stream")
 @pytest.fixture
 def records(monkeypatch):
     return capture(monkeypatch)
+
+
+@pytest.fixture
+def engine(tmp_path, monkeypatch):
+    """A fresh SQLite database that the real core records into."""
+    with fresh_core_db(tmp_path, monkeypatch) as engine:
+        yield engine
 
 
 def make(respond, *, is_async=False):
@@ -227,3 +236,20 @@ def test_error_event_midway_is_failed_with_partial_tokens(records):
     assert rec["status"] == "failed" and rec["error_message"] == f"{type(info.value).__name__}: {info.value}"
     assert "overloaded_error" in rec["error_message"] and rec["time_to_first_token_seconds"] > 0
     assert_tokens(rec, prompt_tokens=2585, completion_tokens=1, cache_write_tokens=512, cache_read_tokens=2048)
+
+
+def test_end_to_end_into_sqlite(engine):
+    client, _ = make(STREAM)
+    m_anthropic.instrument(client)
+    with client.messages.stream(model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES) as stream:
+        stream.until_done()
+    client, _ = make(fixed(500, "anthropic_error_500.json"))
+    m_anthropic.instrument(client)
+    with pytest.raises(anthropic.InternalServerError):
+        create(client)
+    streamed, failed = stored_requests(engine)
+    assert (streamed["provider"], streamed["model"], streamed["status"]) == ("claude", "claude-sonnet-4-6", "success")
+    assert (streamed["prompt_tokens"], streamed["completion_tokens"]) == (2585, 15)
+    assert (streamed["cache_write_tokens"], streamed["cache_read_tokens"]) == (512, 2048)
+    assert streamed["endpoint"] == "/v1/messages" and 0 < streamed["ttft_ms"] <= streamed["duration_ms"]
+    assert failed["status"] == "failed" and failed["error_message"].startswith("InternalServerError: Error code: 500")

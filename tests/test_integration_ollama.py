@@ -15,6 +15,8 @@ from integration_support import (
     assert_tokens,
     capture,
     fixed,
+    fresh_core_db,
+    stored_requests,
     timeout,
 )
 
@@ -28,6 +30,13 @@ GENERATE_STREAM = fixed(200, "ollama_generate_stream.ndjson", "application/x-ndj
 @pytest.fixture
 def records(monkeypatch):
     return capture(monkeypatch)
+
+
+@pytest.fixture
+def engine(tmp_path, monkeypatch):
+    """A fresh SQLite database that the real core records into."""
+    with fresh_core_db(tmp_path, monkeypatch) as engine:
+        yield engine
 
 
 def make(respond, *, is_async=False):
@@ -184,3 +193,19 @@ def test_async_variants(records):
     assert_tokens(streamed, prompt_tokens=28, completion_tokens=5)
     assert_timing(streamed, streamed=True)
     assert stopped["status"] == "cancelled" and timed_out["status"] == "timeout"
+
+
+def test_end_to_end_into_sqlite(engine):
+    client, _ = make(CHAT_STREAM)
+    m_ollama.instrument(client)
+    assert "".join(part.message.content for part in client.chat(model="llama3.2", messages=MESSAGES, stream=True))
+    client, _ = make(timeout)
+    m_ollama.instrument(client)
+    with pytest.raises(httpx.ReadTimeout):
+        client.generate(model="llama3.2", prompt="x")
+    streamed, timed_out = stored_requests(engine)
+    assert (streamed["provider"], streamed["model"], streamed["status"]) == ("ollama", "llama3.2", "success")
+    assert (streamed["prompt_tokens"], streamed["completion_tokens"], streamed["endpoint"]) == (31, 6, "/api/chat")
+    assert 0 < streamed["ttft_ms"] <= streamed["duration_ms"]
+    assert streamed["cost_usd"] == 0  # a local provider
+    assert (timed_out["status"], timed_out["endpoint"]) == ("timeout", "/api/generate")

@@ -16,7 +16,9 @@ from integration_support import (
     assert_tokens,
     capture,
     fixed,
+    fresh_core_db,
     payload,
+    stored_requests,
     timeout,
 )
 
@@ -30,6 +32,13 @@ STREAM_USAGE = {"prompt_tokens": 1320, "completion_tokens": 10, "cache_read_toke
 @pytest.fixture
 def records(monkeypatch):
     return capture(monkeypatch)
+
+
+@pytest.fixture
+def engine(tmp_path, monkeypatch):
+    """A fresh SQLite database that the real core records into."""
+    with fresh_core_db(tmp_path, monkeypatch) as engine:
+        yield engine
 
 
 def chat_stream(request):
@@ -311,7 +320,7 @@ def test_importing_metrics_core_imports_no_sdk():
     code = (
         "import sys, metrics_core, metrics_core.integrations, metrics_core.integrations.openai,"
         " metrics_core.integrations.anthropic, metrics_core.integrations.ollama;"
-        " print(sorted(m for m in ('openai', 'anthropic', 'ollama', 'httpx', 'httpx2', 'opentelemetry')"
+        " print(sorted(m for m in ('openai', 'anthropic', 'ollama', 'opentelemetry')"
         " if m in sys.modules))"
     )
     out = subprocess.run(
@@ -352,3 +361,25 @@ def test_async_task_cancelled_while_waiting(records):
     asyncio.run(main())
     [rec] = records
     assert rec["status"] == "cancelled" and rec["error_message"] == "CancelledError"
+
+
+def test_end_to_end_into_sqlite(engine):
+    client, _ = make(chat_stream)
+    m_openai.instrument(client, tags={"app": "e2e"})
+    assert len(list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))) == 11
+    client, _ = make(fixed(429, "openai_error_429.json"))
+    m_openai.instrument(client, tags={"app": "e2e"})
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    streamed, limited = stored_requests(engine)
+    assert (streamed["provider"], streamed["model"], streamed["status"]) == (
+        "openai",
+        "gpt-4o-mini-2024-07-18",
+        "success",
+    )
+    assert (streamed["prompt_tokens"], streamed["completion_tokens"], streamed["cache_read_tokens"]) == (1320, 10, 1152)
+    assert streamed["endpoint"] == "/v1/chat/completions" and json.loads(streamed["tags"]) == {"app": "e2e"}
+    assert 0 < streamed["ttft_ms"] <= streamed["duration_ms"]
+    assert streamed["cost_usd"] > 0 and streamed["price_source"] == "genai-prices"
+    assert (limited["model"], limited["status"], limited["prompt_tokens"]) == ("gpt-4o-mini", "rate_limited", 0)
+    assert limited["error_message"].startswith("RateLimitError: Error code: 429")

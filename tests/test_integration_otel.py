@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import anthropic
 import httpx2
 import pytest
-from integration_support import Server, assert_tokens, capture, fixed
+from integration_support import Server, assert_tokens, capture, fixed, fresh_core_db, stored_requests
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode
 
@@ -20,6 +21,13 @@ T0 = 1_757_947_531_250_000_000  # ns since epoch
 @pytest.fixture
 def records(monkeypatch):
     return capture(monkeypatch)
+
+
+@pytest.fixture
+def engine(tmp_path, monkeypatch):
+    """A fresh SQLite database that the real core records into."""
+    with fresh_core_db(tmp_path, monkeypatch) as engine:
+        yield engine
 
 
 @pytest.fixture
@@ -181,3 +189,27 @@ def test_spans_from_the_anthropic_sdk(records):
     assert streamed["status"] == "success" and streamed["time_to_first_token_seconds"] > 0
     assert_tokens(streamed, prompt_tokens=2585, completion_tokens=15, cache_write_tokens=512, cache_read_tokens=2048)
     assert limited["status"] == "rate_limited" and limited["model"] == "claude-sonnet-4-6"
+
+
+def test_end_to_end_into_sqlite(engine):
+    provider = TracerProvider()
+    provider.add_span_processor(MetricsSpanProcessor(tags={"source": "otel"}))
+    tracer = provider.get_tracer("test")
+    emit(
+        tracer,
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-6",
+            # an instrumentation that counts input without the cached tokens
+            "gen_ai.usage.input_tokens": 25,
+            "gen_ai.usage.output_tokens": 15,
+            "gen_ai.usage.cache_read.input_tokens": 2048,
+            "gen_ai.usage.cache_creation.input_tokens": 512,
+        },
+    )
+    [row] = stored_requests(engine)
+    assert (row["provider"], row["model"], row["status"]) == ("claude", "claude-sonnet-4-6", "success")
+    assert (row["prompt_tokens"], row["completion_tokens"], row["cache_read_tokens"]) == (2585, 15, 2048)
+    assert row["duration_ms"] == pytest.approx(1500) and str(row["timestamp"]) == "2025-09-15 14:45:31.250000"  # UTC
+    assert json.loads(row["tags"]) == {"source": "otel"}
