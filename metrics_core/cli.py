@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import signal
@@ -10,6 +11,10 @@ import sys
 from datetime import date
 
 from . import __version__
+
+#: modules that add subcommands: each has ``register(subparsers) -> dict[command name, handler]``,
+#: a handler being ``handler(engine, args) -> exit code``
+COMMAND_MODULES: tuple[str, ...] = ()
 
 EPILOG = "Database: --db URL, or $LLM_METRICS_DB_URL, or sqlite:///data/metrics.db (relative to the working directory)."
 
@@ -79,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rebuild-rollups", help="recompute the daily rollups from raw rows")
     p.add_argument("--start", type=_date)
     p.add_argument("--end", type=_date)
+
+    handlers = {}
+    for name in COMMAND_MODULES:
+        handlers.update(importlib.import_module(name).register(sub))
+    parser.set_defaults(_handlers=handlers)
     return parser
 
 
@@ -289,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "price":
             return cmd_price(engine, args)
+        if args.command in args._handlers:
+            return args._handlers[args.command](engine, args)
         return cmd_maintenance(engine, args)
     except (MetricsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
