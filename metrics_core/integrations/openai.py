@@ -68,10 +68,9 @@ class _Chat:
         self.add_usage, self.is_async = add_usage, is_async
 
     def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Call, tuple[Any, ...], dict[str, Any]]:
-        from openai import omit as omitted
-
         call = Call(provider=self.provider, model=kwargs.get("model"), endpoint=self.endpoint, tags=self.tags)
-        if self.add_usage and kwargs.get("stream") is True and is_unset(kwargs.get("stream_options", omitted)):
+        options_unset = "stream_options" not in kwargs or is_unset(kwargs["stream_options"])
+        if self.add_usage and kwargs.get("stream") is True and options_unset:
             kwargs = {**kwargs, "stream_options": {"include_usage": True}}
             call.hide_usage_chunk = True
         return call, args, kwargs
