@@ -1,0 +1,167 @@
+"""Record Anthropic calls: ``messages.create`` (plain or ``stream=True``) and ``messages.stream``.
+
+``prompt_tokens`` counts every input token: ``input_tokens`` plus
+``cache_creation_input_tokens`` (also ``cache_write_tokens``) plus
+``cache_read_input_tokens`` (also ``cache_read_tokens``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from metrics_core.integrations._common import (
+    ORIGINAL,
+    Call,
+    as_int,
+    base_path,
+    dig,
+    parsed,
+    patch_method,
+    watch_sdk_stream,
+)
+
+__all__ = ["instrument"]
+
+log = logging.getLogger("metrics_core.integrations")
+
+
+def instrument(client: Any, *, provider: str = "claude", tags: dict[str, str] | None = None) -> Any:
+    """Record every message call of an ``Anthropic`` or ``AsyncAnthropic`` client; returns it."""
+    import anthropic
+
+    hooks = _Messages(
+        provider, tags, f"{base_path(client.base_url)}/v1/messages", isinstance(client, anthropic.AsyncAnthropic)
+    )
+    for name in ("with_raw_response", "with_streaming_response"):
+        vars(client.messages).pop(name, None)
+    patch_method(client.messages, "create", is_async=hooks.is_async, begin=hooks.begin, on_result=hooks.on_result)
+    _patch_stream(client.messages, hooks)
+    return client
+
+
+class _Messages:
+    """Hooks shared by ``messages.create`` and ``messages.stream``."""
+
+    def __init__(self, provider: str, tags: dict[str, str] | None, endpoint: str, is_async: bool) -> None:
+        self.provider, self.tags, self.endpoint, self.is_async = provider, tags, endpoint, is_async
+
+    def new_call(self, model: Any) -> Call:
+        return Call(provider=self.provider, model=model, endpoint=self.endpoint, tags=self.tags)
+
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Call, tuple[Any, ...], dict[str, Any]]:
+        return self.new_call(kwargs.get("model")), args, kwargs
+
+    def on_result(self, call: Call, result: Any) -> Any:
+        from anthropic import AsyncStream, Stream
+
+        body = parsed(result)
+        if isinstance(body, (Stream, AsyncStream)):
+            watch_sdk_stream(body, call, lambda event: _event(call, event), is_async=self.is_async)
+            return result
+        call.set_model(dig(body, "model"))
+        _usage(call, dig(body, "usage"))
+        call.succeed()
+        return result
+
+    def settle(self, call: Call, raw_stream: Any) -> Any:
+        """``on_result`` that never raises (used inside the stream managers)."""
+        try:
+            return self.on_result(call, raw_stream)
+        except Exception:
+            log.exception("could not observe an Anthropic stream")
+            return raw_stream
+
+
+def _usage(call: Call, usage: Any) -> None:
+    """Merge an Anthropic ``Usage``/``MessageDeltaUsage``; fields it lacks keep their value."""
+    if usage is None:
+        return
+
+    def pick(name: str, current: int) -> int:
+        value = as_int(dig(usage, name))
+        return current if value is None else value
+
+    uncached = call.prompt_tokens - call.cache_read_tokens - call.cache_write_tokens
+    uncached = pick("input_tokens", uncached)
+    call.cache_write_tokens = pick("cache_creation_input_tokens", call.cache_write_tokens)
+    call.cache_read_tokens = pick("cache_read_input_tokens", call.cache_read_tokens)
+    call.prompt_tokens = uncached + call.cache_write_tokens + call.cache_read_tokens
+    call.completion_tokens = pick("output_tokens", call.completion_tokens)
+    thinking = as_int(dig(usage, "output_tokens_details", "thinking_tokens"))
+    if thinking is not None:
+        call.reasoning_tokens = thinking
+
+
+def _event(call: Call, event: Any) -> bool:
+    """Observe one raw message stream event."""
+    kind = dig(event, "type")
+    if kind == "message_start":
+        call.set_model(dig(event, "message", "model"))
+        _usage(call, dig(event, "message", "usage"))
+    elif kind == "content_block_delta":
+        call.first_token()
+    elif kind == "message_delta":
+        _usage(call, dig(event, "usage"))
+    elif kind == "message_stop":
+        call.completed = True
+    return True
+
+
+def _request_attr(manager: Any) -> str | None:
+    """Name of the (name-mangled) request a ``MessageStreamManager`` makes on enter."""
+    for cls in type(manager).__mro__:
+        name = f"_{cls.__name__.lstrip('_')}__api_request"
+        if name in vars(manager):
+            return name
+    return None
+
+
+def _patch_stream(messages: Any, hooks: _Messages) -> None:
+    """Wrap ``messages.stream`` so the request its manager makes on enter is recorded."""
+    current = getattr(messages, "stream", None)
+    if current is None:
+        return
+    original = getattr(current, ORIGINAL, current)
+
+    @functools.wraps(original)
+    def stream(*args: Any, **kwargs: Any) -> Any:
+        manager = original(*args, **kwargs)
+        attr = _request_attr(manager)
+        if attr is None:
+            log.warning("cannot observe %s; this stream is not recorded", type(manager).__name__)
+            return manager
+        request = getattr(manager, attr)
+        wrapped = _async_request(request, hooks, kwargs) if hooks.is_async else _sync_request(request, hooks, kwargs)
+        setattr(manager, attr, wrapped)
+        return manager
+
+    setattr(stream, ORIGINAL, original)
+    messages.stream = stream
+
+
+def _sync_request(request: Any, hooks: _Messages, kwargs: dict[str, Any]) -> Any:
+    def run() -> Any:
+        call = hooks.new_call(kwargs.get("model"))
+        try:
+            raw = request()
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        return hooks.settle(call, raw)
+
+    return run
+
+
+def _async_request(request: Any, hooks: _Messages, kwargs: dict[str, Any]) -> Any:
+    async def run() -> Any:
+        call = hooks.new_call(kwargs.get("model"))
+        try:
+            raw = await request
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        return hooks.settle(call, raw)
+
+    return run()
