@@ -40,8 +40,20 @@ if costs["unpriced_requests"]:
 st.subheader("Providers")
 st.dataframe(
     [
-        {k: p[k] for k in ("display_name", "provider_type", "priority", "enabled", "circuit_state",
-                           "failure_count", "total_requests", "avg_response_time_ms", "total_cost_usd")}
+        {
+            k: p[k]
+            for k in (
+                "display_name",
+                "provider_type",
+                "priority",
+                "enabled",
+                "circuit_state",
+                "failure_count",
+                "total_requests",
+                "avg_response_time_ms",
+                "total_cost_usd",
+            )
+        }
         for p in providers
     ],
     hide_index=True,

@@ -10,16 +10,16 @@ from .recorder import STATUSES, flush, record_request
 from .service import LLMMetricsService
 
 __all__ = [
+    "STATUSES",
+    "DatabaseUnavailable",
     "LLMMetricsService",
-    "record_request",
+    "MetricsError",
+    "ProviderNotFound",
+    "SchemaTooNew",
+    "Window",
     "flush",
     "pick_provider",
+    "record_request",
     "reset_circuit",
-    "STATUSES",
-    "Window",
-    "MetricsError",
-    "DatabaseUnavailable",
-    "SchemaTooNew",
-    "ProviderNotFound",
 ]
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import sys
-from datetime import date
+from datetime import UTC, date
 
 from . import __version__
 
@@ -41,7 +41,9 @@ def _provider_ref(text: str) -> int | str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llm-metrics", description="Record, price and report LLM calls.", epilog=EPILOG)
+    parser = argparse.ArgumentParser(
+        prog="llm-metrics", description="Record, price and report LLM calls.", epilog=EPILOG
+    )
     parser.add_argument("--version", action="version", version=f"llm-metrics {__version__}")
     parser.add_argument("--db", metavar="URL", help="SQLAlchemy database URL (overrides LLM_METRICS_DB_URL)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -61,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("health", help="print overall health as JSON (exit 1 when down)")
 
     p = sub.add_parser("providers", help="list providers, or change one")
-    p.add_argument("action", nargs="?", choices=["list", "enable", "disable", "priority", "local", "remote"], default="list")
+    p.add_argument(
+        "action", nargs="?", choices=["list", "enable", "disable", "priority", "local", "remote"], default="list"
+    )
     p.add_argument("provider", nargs="?", type=_provider_ref, help="provider id or name")
     p.add_argument("value", nargs="?", type=_positive, help="the new priority, for 'priority'")
 
@@ -153,8 +157,10 @@ def cmd_summary(args) -> int:
     print(f"    Hypothetical Cost: ${costs['hypothetical_claude_cost_usd']:.2f}")
     print(f"    Actual Cost: ${costs['total_cost_usd']:.2f}")
     print(f"    Savings: ${costs['estimated_savings_usd']:.2f} ({costs['savings_percentage']:.1f}%)")
-    print(f"\n  Response time: avg {usage['avg_response_time_ms']:.0f} ms, p50 {usage['p50_response_time_ms']:.0f} ms, "
-          f"p95 {usage['p95_response_time_ms']:.0f} ms, p99 {usage['p99_response_time_ms']:.0f} ms")
+    print(
+        f"\n  Response time: avg {usage['avg_response_time_ms']:.0f} ms, p50 {usage['p50_response_time_ms']:.0f} ms, "
+        f"p95 {usage['p95_response_time_ms']:.0f} ms, p99 {usage['p99_response_time_ms']:.0f} ms"
+    )
     return 0
 
 
@@ -175,10 +181,15 @@ def cmd_providers(engine, args) -> int:
                 return 2
             providers.set_priority(args.provider, args.value, engine)
     rows = providers.list_providers(engine)
-    print(f"{'id':>3}  {'name':<12} {'type':<6} {'prio':>4}  {'enabled':<7} {'circuit':<9} {'fails':>5} {'requests':>9} {'cost USD':>12}")
+    print(
+        f"{'id':>3}  {'name':<12} {'type':<6} {'prio':>4}  {'enabled':<7} "
+        f"{'circuit':<9} {'fails':>5} {'requests':>9} {'cost USD':>12}"
+    )
     for p in rows:
-        print(f"{p['id']:>3}  {p['name']:<12} {p['provider_type']:<6} {p['priority']:>4}  {str(p['enabled']):<7} "
-              f"{p['circuit_state']:<9} {p['failure_count']:>5} {p['total_requests']:>9} {p['total_cost_usd']:>12.4f}")
+        print(
+            f"{p['id']:>3}  {p['name']:<12} {p['provider_type']:<6} {p['priority']:>4}  {p['enabled']!s:<7} "
+            f"{p['circuit_state']:<9} {p['failure_count']:>5} {p['total_requests']:>9} {p['total_cost_usd']:>12.4f}"
+        )
     return 0
 
 
@@ -190,9 +201,11 @@ def cmd_price(engine, args) -> int:
         if not rows:
             print("No custom prices. Costs come from genai-prices.")
         for r in rows:
-            print(f"{r['provider_name']:<12} {r['model']:<30} input {_per_m(r['input_mtok'])}  "
-                  f"output {_per_m(r['output_mtok'])}  cache read {_per_m(r['cache_read_mtok'])}  "
-                  f"cache write {_per_m(r['cache_write_mtok'])}")
+            print(
+                f"{r['provider_name']:<12} {r['model']:<30} input {_per_m(r['input_mtok'])}  "
+                f"output {_per_m(r['output_mtok'])}  cache read {_per_m(r['cache_read_mtok'])}  "
+                f"cache write {_per_m(r['cache_write_mtok'])}"
+            )
         return 0
     if not args.model:
         print(f"price {args.action} needs --model", file=sys.stderr)
@@ -205,11 +218,19 @@ def cmd_price(engine, args) -> int:
         if args.input is None or args.output is None:
             print("price set needs --input and --output (USD per million tokens)", file=sys.stderr)
             return 2
-        overrides.set_override(model=args.model, provider=args.provider or "*", input_mtok=args.input,
-                               output_mtok=args.output, cache_read_mtok=args.cache_read,
-                               cache_write_mtok=args.cache_write, engine=engine)
-        print(f"✓ Custom price set for {args.model} at {args.provider or 'any provider'}. "
-              "Run `llm-metrics reprice` to apply it to calls already stored.")
+        overrides.set_override(
+            model=args.model,
+            provider=args.provider or "*",
+            input_mtok=args.input,
+            output_mtok=args.output,
+            cache_read_mtok=args.cache_read,
+            cache_write_mtok=args.cache_write,
+            engine=engine,
+        )
+        print(
+            f"✓ Custom price set for {args.model} at {args.provider or 'any provider'}. "
+            "Run `llm-metrics reprice` to apply it to calls already stored."
+        )
         return 0
     return _show_price(args)
 
@@ -219,7 +240,7 @@ def _per_m(value) -> str:
 
 
 def _show_price(args) -> int:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from .config import settings
     from .pricing import TokenUsage, catalog_price
@@ -228,7 +249,7 @@ def _show_price(args) -> int:
         print("price show needs --provider (a genai-prices provider id or one of ours, e.g. claude)", file=sys.stderr)
         return 2
     pricing_provider = settings().pricing_providers.get(args.provider, args.provider)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     probe = 1000  # below every long-context tier; scaled to a million below
     figures = {
         "input": TokenUsage(prompt_tokens=probe),
@@ -239,8 +260,11 @@ def _show_price(args) -> int:
     prices = {k: catalog_price(pricing_provider, args.model, u, now) for k, u in figures.items()}
     prices = {k: None if v is None else v * (1_000_000 // probe) for k, v in prices.items()}
     if prices["input"] is None:
-        print(f"genai-prices has no price for {args.model!r} at {pricing_provider!r}: calls to it are unpriced "
-              "unless you set a custom price (`llm-metrics price set`).", file=sys.stderr)
+        print(
+            f"genai-prices has no price for {args.model!r} at {pricing_provider!r}: calls to it are unpriced "
+            "unless you set a custom price (`llm-metrics price set`).",
+            file=sys.stderr,
+        )
         return 1
     print(f"{args.model} at {pricing_provider}, today (USD per million tokens, below any long-context tier):")
     for k, v in prices.items():
@@ -255,8 +279,10 @@ def cmd_maintenance(engine, args) -> int:
     if args.command == "reprice":
         result = rollup.reprice(engine, args.start, args.end, progress=bar.update)
         bar.close()
-        print(f"✓ Repriced {result['rows']} calls, {result['changed']} changed. "
-              f"Total cost ${result['cost_before']:.6f} -> ${result['cost_after']:.6f}")
+        print(
+            f"✓ Repriced {result['rows']} calls, {result['changed']} changed. "
+            f"Total cost ${result['cost_before']:.6f} -> ${result['cost_after']:.6f}"
+        )
     else:
         n = rollup.rebuild(engine, args.start, args.end, progress=bar.update)
         bar.close()

@@ -205,7 +205,9 @@ def _prepare_sqlite_path(url) -> None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DatabaseUnavailable(f"cannot create the folder {str(folder)!r} for the SQLite database: {exc}") from exc
+            raise DatabaseUnavailable(
+                f"cannot create the folder {str(folder)!r} for the SQLite database: {exc}"
+            ) from exc
 
 
 def create(url: str) -> Engine:

@@ -9,7 +9,7 @@ the circuit breakers exactly as recorded calls are.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -36,7 +36,12 @@ ERRORS = {
     "rate_limited": "RateLimitError: Error code: 429 - rate limit exceeded for organization",
     "cancelled": "client disconnected",
 }
-ENDPOINTS = {"ollama": "/api/chat", "localai": "/v1/chat/completions", "claude": "/v1/messages", "openai": "/v1/chat/completions"}
+ENDPOINTS = {
+    "ollama": "/api/chat",
+    "localai": "/v1/chat/completions",
+    "claude": "/v1/messages",
+    "openai": "/v1/chat/completions",
+}
 
 
 def generate(days: int = 90, per_day: int = 300, seed: int = 42, *, now: datetime | None = None) -> list[tuple]:
@@ -44,7 +49,7 @@ def generate(days: int = 90, per_day: int = 300, seed: int = 42, *, now: datetim
     if days < 1 or per_day < 1:
         raise ValueError(f"days and per_day must be >= 1, got days={days}, per_day={per_day}")
     rng = np.random.default_rng(seed)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     first_day = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     shares = np.array([m[2] for m in MODELS])
     shares = shares / shares.sum()
@@ -101,16 +106,38 @@ def generate(days: int = 90, per_day: int = 300, seed: int = 42, *, now: datetim
                 duration = 30.0 + dur_factor[i]
             ttft = duration * ttft_share[i] if streamed[i] and status == "success" else None
             tags = {"project": PROJECTS[project[i]], "feature": FEATURES[feature[i]], "user": USERS[user[i]]}
-            items.append((
-                provider, model, status, ENDPOINTS[provider], prompt, completion, cache_read, cache_write, 0,
-                round(duration, 4), None if ttft is None else round(ttft, 4),
-                ERRORS.get(status), tags, ts, 0.0,
-            ))
+            items.append(
+                (
+                    provider,
+                    model,
+                    status,
+                    ENDPOINTS[provider],
+                    prompt,
+                    completion,
+                    cache_read,
+                    cache_write,
+                    0,
+                    round(duration, 4),
+                    None if ttft is None else round(ttft, 4),
+                    ERRORS.get(status),
+                    tags,
+                    ts,
+                    0.0,
+                )
+            )
     return items
 
 
-def load(engine=None, days: int = 90, per_day: int = 300, seed: int = 42, *, batch_size: int = 20_000,
-         progress: Callable[[int, int], None] | None = None, now: datetime | None = None) -> int:
+def load(
+    engine=None,
+    days: int = 90,
+    per_day: int = 300,
+    seed: int = 42,
+    *,
+    batch_size: int = 20_000,
+    progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None,
+) -> int:
     """Generate the demo calls and write them; returns how many. ``progress(done, total)`` is called
     after each batch."""
     engine = engine or db.get_engine()

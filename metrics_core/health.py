@@ -47,7 +47,11 @@ class Transition:
 
 def cool_down(circuit: Circuit, now: datetime, cooldown: float) -> tuple[Circuit, list[Transition]]:
     """Turn an open circuit half-open once its cooldown has passed."""
-    if circuit.state == OPEN and circuit.opened_at is not None and now - circuit.opened_at >= timedelta(seconds=cooldown):
+    if (
+        circuit.state == OPEN
+        and circuit.opened_at is not None
+        and now - circuit.opened_at >= timedelta(seconds=cooldown)
+    ):
         at = circuit.opened_at + timedelta(seconds=cooldown)
         return replace(circuit, state=HALF_OPEN), [Transition(at, OPEN, HALF_OPEN, f"cooldown of {cooldown:g}s passed")]
     return circuit, []
@@ -131,7 +135,9 @@ def apply_outcomes(conn, outcomes: dict[int, list[tuple[datetime, str]]], now: d
             if status == "success" and circuit.state == CLOSED and circuit.failure_count == 0:
                 last_ok = at  # the common case, nothing else changes
                 continue
-            circuit, events = observe(circuit, status, at, threshold=cfg.circuit_failures, cooldown=cfg.circuit_cooldown_seconds)
+            circuit, events = observe(
+                circuit, status, at, threshold=cfg.circuit_failures, cooldown=cfg.circuit_cooldown_seconds
+            )
             transitions += events
         if last_ok is not None and (circuit.last_success_at is None or last_ok > circuit.last_success_at):
             circuit = replace(circuit, last_success_at=last_ok)
@@ -143,9 +149,7 @@ def refresh(engine, now: datetime) -> None:
     """Move open circuits whose cooldown has passed to half-open (readers call this first)."""
     cooldown = settings().circuit_cooldown_seconds
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(db.provider_health).where(db.provider_health.c.circuit_state == OPEN)
-        ).all()
+        rows = conn.execute(select(db.provider_health).where(db.provider_health.c.circuit_state == OPEN)).all()
     due = [r for r in rows if cool_down(_circuit(r), now, cooldown)[1]]
     if not due:
         return

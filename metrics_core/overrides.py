@@ -7,7 +7,7 @@ to calls already stored.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import delete, select
@@ -28,8 +28,16 @@ def _price(field: str, value) -> Decimal | None:
     return d
 
 
-def set_override(*, model: str, input_mtok, output_mtok, cache_read_mtok=None, cache_write_mtok=None,
-                 provider: str = "*", engine=None) -> dict:
+def set_override(
+    *,
+    model: str,
+    input_mtok,
+    output_mtok,
+    cache_read_mtok=None,
+    cache_write_mtok=None,
+    provider: str = "*",
+    engine=None,
+) -> dict:
     """Set the price of ``model`` at ``provider`` (``*`` = any provider); replaces an earlier one.
 
     Args:
@@ -43,11 +51,13 @@ def set_override(*, model: str, input_mtok, output_mtok, cache_read_mtok=None, c
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"model must be a non-empty string, got {model!r}")
     values = dict(
-        provider_name=provider, model=model,
-        input_mtok=_price("input_mtok", input_mtok), output_mtok=_price("output_mtok", output_mtok),
+        provider_name=provider,
+        model=model,
+        input_mtok=_price("input_mtok", input_mtok),
+        output_mtok=_price("output_mtok", output_mtok),
         cache_read_mtok=_price("cache_read_mtok", cache_read_mtok),
         cache_write_mtok=_price("cache_write_mtok", cache_write_mtok),
-        created_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        created_at=datetime.now(UTC).replace(tzinfo=None),
     )
     if values["input_mtok"] is None or values["output_mtok"] is None:
         raise ValueError("input_mtok and output_mtok are required")

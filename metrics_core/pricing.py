@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 
@@ -98,7 +98,7 @@ def genai_price(pricing_provider: str, model: str, usage: TokenUsage, timestamp:
 
 
 def _aware(timestamp: datetime) -> datetime:
-    return timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc)
+    return timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,4 +237,6 @@ def check_model(pricing_provider: str, model: str) -> None:
     try:
         data_snapshot.get_snapshot().find_provider_model(model, None, pricing_provider, None)
     except LookupError as exc:
-        raise ValueError(f"genai-prices has no price for model {model!r} at provider {pricing_provider!r}: {exc}") from None
+        raise ValueError(
+            f"genai-prices has no price for model {model!r} at provider {pricing_provider!r}: {exc}"
+        ) from None

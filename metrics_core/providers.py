@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 
@@ -11,14 +11,25 @@ from .errors import ProviderNotFound
 from .queries import _engine, _money
 
 PROVIDER_KEYS = (
-    "id", "name", "display_name", "provider_type", "priority", "enabled", "is_available", "circuit_state",
-    "failure_count", "total_requests", "successful_requests", "failed_requests", "avg_response_time_ms",
+    "id",
+    "name",
+    "display_name",
+    "provider_type",
+    "priority",
+    "enabled",
+    "is_available",
+    "circuit_state",
+    "failure_count",
+    "total_requests",
+    "successful_requests",
+    "failed_requests",
+    "avg_response_time_ms",
     "total_cost_usd",
 )
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def list_providers(engine=None) -> list[dict]:
@@ -41,9 +52,21 @@ def list_providers(engine=None) -> list[dict]:
         .subquery()
     )
     q = (
-        select(p, h.c.circuit_state, h.c.failure_count, h.c.opened_at, h.c.last_success_at, h.c.last_failure_at,
-               totals.c.requests, totals.c.ok, totals.c.failed, totals.c.dcount, totals.c.dsum, totals.c.cost,
-               totals.c.unpriced)
+        select(
+            p,
+            h.c.circuit_state,
+            h.c.failure_count,
+            h.c.opened_at,
+            h.c.last_success_at,
+            h.c.last_failure_at,
+            totals.c.requests,
+            totals.c.ok,
+            totals.c.failed,
+            totals.c.dcount,
+            totals.c.dsum,
+            totals.c.cost,
+            totals.c.unpriced,
+        )
         .select_from(p.outerjoin(h, h.c.provider_id == p.c.id).outerjoin(totals, totals.c.provider_id == p.c.id))
         .order_by(p.c.priority, p.c.id)
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
@@ -53,7 +53,7 @@ class Window:
 
 
 def utc_today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def _window(days: int | None, window: Window | None, default: int) -> Window:
@@ -152,16 +152,22 @@ def metrics(
         result.update(window_start=window.start.isoformat(), window_end=window.end.isoformat(), days=window.days)
         joined = t.join(p, p.c.id == t.c.provider_id)
         by_p = conn.execute(
-            select(p.c.name.label("provider"), *_sums(t)).select_from(joined).where(where)
-            .group_by(p.c.name).order_by(func.sum(t.c.requests).desc(), p.c.name)
+            select(p.c.name.label("provider"), *_sums(t))
+            .select_from(joined)
+            .where(where)
+            .group_by(p.c.name)
+            .order_by(func.sum(t.c.requests).desc(), p.c.name)
         ).all()
         pct_p = _percentiles(conn, window, providers, models, ("provider",))
         result["by_provider"] = [
             {"provider": r.provider, **_usage_figures(r, pct_p.get((r.provider,), {}))} for r in by_p
         ]
         by_m = conn.execute(
-            select(p.c.name.label("provider"), t.c.model, *_sums(t)).select_from(joined).where(where)
-            .group_by(p.c.name, t.c.model).order_by(func.sum(t.c.requests).desc(), p.c.name, t.c.model)
+            select(p.c.name.label("provider"), t.c.model, *_sums(t))
+            .select_from(joined)
+            .where(where)
+            .group_by(p.c.name, t.c.model)
+            .order_by(func.sum(t.c.requests).desc(), p.c.name, t.c.model)
         ).all()
         pct_m = _percentiles(conn, window, providers, models, ("provider", "model"))
         result["by_model"] = [
@@ -214,7 +220,9 @@ def cost_summary(
             r.provider_type: int(r.n)
             for r in conn.execute(
                 select(p.c.provider_type, func.coalesce(func.sum(t.c.requests), 0).label("n"))
-                .select_from(joined).where(where).group_by(p.c.provider_type)
+                .select_from(joined)
+                .where(where)
+                .group_by(p.c.provider_type)
             )
         }
         total = conn.execute(select(*_sums(t)).where(where)).one()
@@ -229,18 +237,26 @@ def cost_summary(
         )
         by_p = conn.execute(
             select(p.c.name.label("provider"), p.c.display_name, p.c.provider_type, *_sums(t))
-            .select_from(joined).where(where)
-            .group_by(p.c.name, p.c.display_name, p.c.provider_type).order_by(p.c.name)
+            .select_from(joined)
+            .where(where)
+            .group_by(p.c.name, p.c.display_name, p.c.provider_type)
+            .order_by(p.c.name)
         ).all()
         result["by_provider"] = [
-            {"provider": r.provider, "display_name": r.display_name, "provider_type": r.provider_type,
-             **_cost_figures(r)}
+            {
+                "provider": r.provider,
+                "display_name": r.display_name,
+                "provider_type": r.provider_type,
+                **_cost_figures(r),
+            }
             for r in by_p
         ]
         by_m = conn.execute(
             select(p.c.name.label("provider"), p.c.provider_type, t.c.model, *_sums(t))
-            .select_from(joined).where(where)
-            .group_by(p.c.name, p.c.provider_type, t.c.model).order_by(p.c.name, t.c.model)
+            .select_from(joined)
+            .where(where)
+            .group_by(p.c.name, p.c.provider_type, t.c.model)
+            .order_by(p.c.name, t.c.model)
         ).all()
         result["by_model"] = [
             {"provider": r.provider, "provider_type": r.provider_type, "model": r.model, **_cost_figures(r)}
@@ -267,14 +283,26 @@ def tag_costs(
         if tag_key:
             where = and_(where, t.c.tag_key == tag_key)
         rows = conn.execute(
-            select(t.c.tag_key, t.c.tag_value, *_sums(t)).where(where)
-            .group_by(t.c.tag_key, t.c.tag_value).order_by(t.c.tag_key, t.c.tag_value)
+            select(t.c.tag_key, t.c.tag_value, *_sums(t))
+            .where(where)
+            .group_by(t.c.tag_key, t.c.tag_value)
+            .order_by(t.c.tag_key, t.c.tag_value)
         ).all()
     return pd.DataFrame(
         [{"tag_key": r.tag_key, "tag_value": r.tag_value, **_float_money(_cost_figures(r))} for r in rows],
-        columns=["tag_key", "tag_value", "total_requests", "total_cost_usd", "hypothetical_claude_cost_usd",
-                 "priced_hypothetical_cost_usd", "estimated_savings_usd", "savings_percentage",
-                 "unpriced_requests", "prompt_tokens", "completion_tokens"],
+        columns=[
+            "tag_key",
+            "tag_value",
+            "total_requests",
+            "total_cost_usd",
+            "hypothetical_claude_cost_usd",
+            "priced_hypothetical_cost_usd",
+            "estimated_savings_usd",
+            "savings_percentage",
+            "unpriced_requests",
+            "prompt_tokens",
+            "completion_tokens",
+        ],
     )
 
 
@@ -314,14 +342,18 @@ def trends(
         }
         by_provider = conn.execute(
             select(t.c.day, p.c.name.label("provider"), *_sums(t))
-            .select_from(t.join(p, p.c.id == t.c.provider_id)).where(where)
-            .group_by(t.c.day, p.c.name).order_by(t.c.day, p.c.name)
+            .select_from(t.join(p, p.c.id == t.c.provider_id))
+            .where(where)
+            .group_by(t.c.day, p.c.name)
+            .order_by(t.c.day, p.c.name)
         ).all()
     empty = {k: 0 for k in _TREND_KEYS} | {"cost_usd": ZERO, "hypothetical_cost_usd": ZERO, "unpriced_requests": 0}
     daily = [{"date": d.isoformat(), **per_day.get(d, empty)} for d in window.dates()]
     return {
         "daily": daily,
-        "by_provider": [{"date": _as_date(r.day).isoformat(), "provider": r.provider, **_trend_row(r)} for r in by_provider],
+        "by_provider": [
+            {"date": _as_date(r.day).isoformat(), "provider": r.provider, **_trend_row(r)} for r in by_provider
+        ],
     }
 
 
@@ -335,8 +367,10 @@ def _as_date(value) -> date:
 
 # -- DataFrames for pages and notebooks --------------------------------------------------------
 
-def daily_frame(days: int | None = None, *, window: Window | None = None, providers=None, models=None,
-                engine=None) -> pd.DataFrame:
+
+def daily_frame(
+    days: int | None = None, *, window: Window | None = None, providers=None, models=None, engine=None
+) -> pd.DataFrame:
     """Per day, provider and model: every rollup measure (money as float), with ``date`` as datetime."""
     window = _window(days, window, 30)
     engine = _engine(engine)
@@ -344,9 +378,12 @@ def daily_frame(days: int | None = None, *, window: Window | None = None, provid
     with engine.connect() as conn:
         where = _filters(t, window, providers, models, conn)
         rows = conn.execute(
-            select(t.c.day, p.c.name.label("provider"), p.c.provider_type, t.c.model,
-                   *[t.c[m] for m in db.DAILY_MEASURES])
-            .select_from(t.join(p, p.c.id == t.c.provider_id)).where(where).order_by(t.c.day, p.c.name, t.c.model)
+            select(
+                t.c.day, p.c.name.label("provider"), p.c.provider_type, t.c.model, *[t.c[m] for m in db.DAILY_MEASURES]
+            )
+            .select_from(t.join(p, p.c.id == t.c.provider_id))
+            .where(where)
+            .order_by(t.c.day, p.c.name, t.c.model)
         ).all()
     frame = pd.DataFrame(rows, columns=["date", "provider", "provider_type", "model", *db.DAILY_MEASURES])
     frame["date"] = pd.to_datetime(frame["date"].map(_as_date) if len(frame) else frame["date"])
@@ -355,22 +392,43 @@ def daily_frame(days: int | None = None, *, window: Window | None = None, provid
     return frame
 
 
-def usage_frame(days: int | None = None, *, window: Window | None = None, by: str = "model", providers=None,
-                models=None, engine=None) -> pd.DataFrame:
+def usage_frame(
+    days: int | None = None,
+    *,
+    window: Window | None = None,
+    by: str = "model",
+    providers=None,
+    models=None,
+    engine=None,
+) -> pd.DataFrame:
     """``metrics()``'s ``by_provider`` (``by='provider'``) or ``by_model`` rows as a DataFrame."""
     result = metrics(days, window=window, providers=providers, models=models, engine=engine)
     return pd.DataFrame(result["by_provider" if by == "provider" else "by_model"])
 
 
-def cost_frame(days: int | None = None, *, window: Window | None = None, by: str = "model", providers=None,
-               models=None, engine=None) -> pd.DataFrame:
+def cost_frame(
+    days: int | None = None,
+    *,
+    window: Window | None = None,
+    by: str = "model",
+    providers=None,
+    models=None,
+    engine=None,
+) -> pd.DataFrame:
     """``cost_summary()``'s ``by_provider`` or ``by_model`` rows as a DataFrame (money as float)."""
     result = cost_summary(days, window=window, providers=providers, models=models, engine=engine)
     return pd.DataFrame([_float_money(r) for r in result["by_provider" if by == "provider" else "by_model"]])
 
 
-def latency_frame(days: int | None = None, *, window: Window | None = None, kind: str = "duration",
-                  providers=None, models=None, engine=None) -> pd.DataFrame:
+def latency_frame(
+    days: int | None = None,
+    *,
+    window: Window | None = None,
+    kind: str = "duration",
+    providers=None,
+    models=None,
+    engine=None,
+) -> pd.DataFrame:
     """The latency histogram: ``provider, model, bucket_ms, count`` (``kind`` duration or ttft)."""
     window = _window(days, window, 30)
     engine = _engine(engine)
@@ -380,11 +438,19 @@ def latency_frame(days: int | None = None, *, window: Window | None = None, kind
             select(p.c.name.label("provider"), t.c.model, t.c.bucket, func.sum(t.c.count).label("count"))
             .select_from(t.join(p, p.c.id == t.c.provider_id))
             .where(_filters(t, window, providers, models, conn), t.c.kind == kind)
-            .group_by(p.c.name, t.c.model, t.c.bucket).order_by(p.c.name, t.c.model, t.c.bucket)
+            .group_by(p.c.name, t.c.model, t.c.bucket)
+            .order_by(p.c.name, t.c.model, t.c.bucket)
         ).all()
     return pd.DataFrame(
-        [{"provider": r.provider, "model": r.model, "bucket_ms": latency.bucket_value(r.bucket), "count": int(r.count)}
-         for r in rows],
+        [
+            {
+                "provider": r.provider,
+                "model": r.model,
+                "bucket_ms": latency.bucket_value(r.bucket),
+                "count": int(r.count),
+            }
+            for r in rows
+        ],
         columns=["provider", "model", "bucket_ms", "count"],
     )
 
@@ -414,44 +480,91 @@ def _log_where(*, start=None, end=None, providers=None, models=None, statuses=No
 def _naive(value) -> datetime:
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
-    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 LOG_COLUMNS = [
-    "id", "timestamp", "provider", "model", "status", "endpoint", "prompt_tokens", "completion_tokens",
-    "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "duration_ms", "ttft_ms", "cost_usd",
-    "reference_cost_usd", "price_source", "error_message", "tags",
+    "id",
+    "timestamp",
+    "provider",
+    "model",
+    "status",
+    "endpoint",
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "duration_ms",
+    "ttft_ms",
+    "cost_usd",
+    "reference_cost_usd",
+    "price_source",
+    "error_message",
+    "tags",
 ]
 
 
-def request_log(*, limit: int = 100, offset: int = 0, start=None, end=None, providers=None, models=None,
-                statuses=None, tag: tuple[str, str] | None = None, error_contains: str | None = None,
-                engine=None) -> pd.DataFrame:
+def request_log(
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    start=None,
+    end=None,
+    providers=None,
+    models=None,
+    statuses=None,
+    tag: tuple[str, str] | None = None,
+    error_contains: str | None = None,
+    engine=None,
+) -> pd.DataFrame:
     """The latest calls, newest first, filtered and paged in SQL. ``tags`` is a dict per row."""
     engine = _engine(engine)
     r, p = db.requests, db.providers
-    where = _log_where(start=start, end=end, providers=providers, models=models, statuses=statuses, tag=tag,
-                       error_contains=error_contains)
+    where = _log_where(
+        start=start,
+        end=end,
+        providers=providers,
+        models=models,
+        statuses=statuses,
+        tag=tag,
+        error_contains=error_contains,
+    )
     cols = [c for c in r.c if c.name != "provider_id"]
     with engine.connect() as conn:
         rows = conn.execute(
-            select(*cols, p.c.name.label("provider")).select_from(r.join(p, p.c.id == r.c.provider_id))
-            .where(where).order_by(r.c.timestamp.desc(), r.c.id.desc()).limit(limit).offset(offset)
+            select(*cols, p.c.name.label("provider"))
+            .select_from(r.join(p, p.c.id == r.c.provider_id))
+            .where(where)
+            .order_by(r.c.timestamp.desc(), r.c.id.desc())
+            .limit(limit)
+            .offset(offset)
         ).all()
-    frame = pd.DataFrame([row._mapping for row in rows], columns=LOG_COLUMNS) if rows else pd.DataFrame(columns=LOG_COLUMNS)
-    frame["tags"] = pd.Series([json.loads(s) if isinstance(s, str) and s else {} for s in frame["tags"]],
-                              index=frame.index, dtype=object)
+    frame = (
+        pd.DataFrame([row._mapping for row in rows], columns=LOG_COLUMNS) if rows else pd.DataFrame(columns=LOG_COLUMNS)
+    )
+    frame["tags"] = pd.Series(
+        [json.loads(s) if isinstance(s, str) and s else {} for s in frame["tags"]], index=frame.index, dtype=object
+    )
     for col in ("cost_usd", "reference_cost_usd", "duration_ms", "ttft_ms"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)  # NaN = unpriced / unknown
     return frame
 
 
-def request_count(*, start=None, end=None, providers=None, models=None, statuses=None, tag=None,
-                  error_contains=None, engine=None) -> int:
+def request_count(
+    *, start=None, end=None, providers=None, models=None, statuses=None, tag=None, error_contains=None, engine=None
+) -> int:
     """How many calls match the request log's filters (for paging)."""
     engine = _engine(engine)
-    where = _log_where(start=start, end=end, providers=providers, models=models, statuses=statuses, tag=tag,
-                       error_contains=error_contains)
+    where = _log_where(
+        start=start,
+        end=end,
+        providers=providers,
+        models=models,
+        statuses=statuses,
+        tag=tag,
+        error_contains=error_contains,
+    )
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(db.requests).where(where)).scalar_one())
 
@@ -486,10 +599,11 @@ def recent_success_rate(minutes: int = 60, engine=None) -> tuple[int, float | No
     """(calls, success rate in percent) over the last ``minutes`` minutes of raw rows."""
     engine = _engine(engine)
     r = db.requests
-    since = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=minutes)
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=minutes)
     with engine.connect() as conn:
         total, ok = conn.execute(
-            select(func.count(), func.coalesce(func.sum(case((r.c.status == "success", 1), else_=0)), 0))
-            .where(r.c.timestamp >= since)
+            select(func.count(), func.coalesce(func.sum(case((r.c.status == "success", 1), else_=0)), 0)).where(
+                r.c.timestamp >= since
+            )
         ).one()
     return int(total), (round(int(ok) / int(total) * 100, 2) if total else None)

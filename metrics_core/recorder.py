@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 from collections import defaultdict, deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -97,9 +97,7 @@ def _tags(tags) -> dict[str, str] | None:
         if not isinstance(key, str) or not key or len(key) > MAX_TAG_KEY:
             raise ValueError(f"tags keys must be non-empty strings of at most {MAX_TAG_KEY} characters, got {key!r}")
         if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
-            raise ValueError(
-                f"tags[{key!r}] must be a string of at most {MAX_TAG_VALUE} characters, got {value!r}"
-            )
+            raise ValueError(f"tags[{key!r}] must be a string of at most {MAX_TAG_VALUE} characters, got {value!r}")
     return dict(tags) if tags else None
 
 
@@ -144,7 +142,12 @@ def record_request(
     Raises:
         ValueError: an argument is invalid; nothing is recorded. Storage faults never raise.
     """
-    if provider_name.__class__ is not str or not provider_name or len(provider_name) > MAX_NAME or provider_name.isspace():
+    if (
+        provider_name.__class__ is not str
+        or not provider_name
+        or len(provider_name) > MAX_NAME
+        or provider_name.isspace()
+    ):
         _name("provider_name", provider_name, MAX_NAME)
     if model.__class__ is not str or not model or len(model) > MAX_MODEL or model.isspace():
         _name("model", model, MAX_MODEL)
@@ -170,7 +173,9 @@ def record_request(
             )
     else:
         cache_read_tokens = cache_write_tokens = reasoning_tokens = 0
-    if duration_seconds is not None and (duration_seconds.__class__ is not float or not 0 <= duration_seconds < math.inf):
+    if duration_seconds is not None and (
+        duration_seconds.__class__ is not float or not 0 <= duration_seconds < math.inf
+    ):
         duration_seconds = _seconds("duration_seconds", duration_seconds)
     if time_to_first_token_seconds is not None:
         time_to_first_token_seconds = _seconds("time_to_first_token_seconds", time_to_first_token_seconds)
@@ -180,13 +185,26 @@ def record_request(
         error_message = str(error_message)
     if tags is not None:
         tags = _tags(tags)
-    if timestamp is not None:
-        if not isinstance(timestamp, datetime) or timestamp.tzinfo is None or timestamp.utcoffset() is None:
-            raise ValueError(f"timestamp must be a timezone-aware datetime or None, got {timestamp!r}")
+    if timestamp is not None and (
+        not isinstance(timestamp, datetime) or timestamp.tzinfo is None or timestamp.utcoffset() is None
+    ):
+        raise ValueError(f"timestamp must be a timezone-aware datetime or None, got {timestamp!r}")
     item = (
-        provider_name, model, status, endpoint, prompt_tokens, completion_tokens, cache_read_tokens,
-        cache_write_tokens, reasoning_tokens, duration_seconds, time_to_first_token_seconds, error_message,
-        tags, timestamp, time.time(),
+        provider_name,
+        model,
+        status,
+        endpoint,
+        prompt_tokens,
+        completion_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
+        reasoning_tokens,
+        duration_seconds,
+        time_to_first_token_seconds,
+        error_message,
+        tags,
+        timestamp,
+        time.time(),
     )
     writer = _writer or _start_writer()
     if sync or (sync is None and writer.sync):
@@ -197,8 +215,8 @@ def record_request(
 
 def _utc_naive(timestamp: datetime | None, fallback: float) -> datetime:
     if timestamp is None:
-        return datetime.fromtimestamp(fallback, timezone.utc).replace(tzinfo=None)
-    return timestamp.astimezone(timezone.utc).replace(tzinfo=None)
+        return datetime.fromtimestamp(fallback, UTC).replace(tzinfo=None)
+    return timestamp.astimezone(UTC).replace(tzinfo=None)
 
 
 class _ProviderCache:
@@ -219,7 +237,9 @@ class _ProviderCache:
 
     def _load(self, conn, names) -> None:
         p = db.providers
-        rows = conn.execute(select(p.c.id, p.c.name, p.c.provider_type, p.c.pricing_provider).where(p.c.name.in_(names)))
+        rows = conn.execute(
+            select(p.c.id, p.c.name, p.c.provider_type, p.c.pricing_provider).where(p.c.name.in_(names))
+        )
         for row in rows:
             self.by_name[row.name] = (row.id, row.provider_type, row.pricing_provider)
 
@@ -260,7 +280,8 @@ def load_overrides(conn) -> dict[tuple[str, str], PriceOverride]:
     result = {}
     for row in conn.execute(select(o).order_by(o.c.id)):
         result[(row.provider_name, row.model)] = PriceOverride(
-            Decimal(row.input_mtok), Decimal(row.output_mtok),
+            Decimal(row.input_mtok),
+            Decimal(row.output_mtok),
             None if row.cache_read_mtok is None else Decimal(row.cache_read_mtok),
             None if row.cache_write_mtok is None else Decimal(row.cache_write_mtok),
         )
@@ -270,7 +291,7 @@ def load_overrides(conn) -> dict[tuple[str, str], PriceOverride]:
 def write_batch(engine, items: list[tuple], providers: _ProviderCache, overrides_state: dict) -> None:
     """Write queued items in one transaction: raw rows, rollups, circuit breakers."""
     cfg = settings()
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     with engine.connect() as conn, conn.execution_options(immediate=True).begin():
         known = providers.resolve(conn, {it[0] for it in items}, now)
         if overrides_state.get("loaded_at", 0) < time.monotonic() - OVERRIDES_TTL:
@@ -279,20 +300,31 @@ def write_batch(engine, items: list[tuple], providers: _ProviderCache, overrides
         overrides = overrides_state["map"]
         ref_provider, ref_model, max_chars = cfg.reference_provider, cfg.reference_model, cfg.error_max_chars
         rows = []
-        for (name, model, status, endpoint, pt, ct, cr, cw, rt, dur, ttft, err, tags, ts, t0) in items:
+        for name, model, status, endpoint, pt, ct, cr, cw, rt, dur, ttft, err, tags, ts, t0 in items:
             provider_id, provider_type, pricing_provider = known[name]
             at = _utc_naive(ts, t0)
             usage = TokenUsage(pt, ct, cr, cw, rt)
             override = (overrides.get((name, model)) or overrides.get(("*", model))) if overrides else None
             price = price_call(
-                provider_type=provider_type, pricing_provider=pricing_provider, model=model,
-                usage=usage, timestamp=at, override=override,
+                provider_type=provider_type,
+                pricing_provider=pricing_provider,
+                model=model,
+                usage=usage,
+                timestamp=at,
+                override=override,
             )
             rows.append(
                 {
-                    "timestamp": at, "provider_id": provider_id, "model": model, "status": status,
-                    "endpoint": endpoint, "prompt_tokens": pt, "completion_tokens": ct, "cache_read_tokens": cr,
-                    "cache_write_tokens": cw, "reasoning_tokens": rt,
+                    "timestamp": at,
+                    "provider_id": provider_id,
+                    "model": model,
+                    "status": status,
+                    "endpoint": endpoint,
+                    "prompt_tokens": pt,
+                    "completion_tokens": ct,
+                    "cache_read_tokens": cr,
+                    "cache_write_tokens": cw,
+                    "reasoning_tokens": rt,
                     "duration_ms": None if dur is None else dur * 1000.0,
                     "ttft_ms": None if ttft is None else ttft * 1000.0,
                     "cost_usd": price.cost_usd,
@@ -364,7 +396,7 @@ class Writer:
             with self.write_lock:
                 self._write([item])
             return
-        except Exception as exc:  # noqa: BLE001 - recording never breaks the caller
+        except Exception as exc:
             self._note_error(exc)
         self.put(item)
 
@@ -405,11 +437,13 @@ class Writer:
                     backoff = 0.05
                     self._finish(len(batch))
                     break
-                except Exception as exc:  # noqa: BLE001 - recording never breaks the caller
+                except Exception as exc:
                     attempts += 1
                     self._note_error(exc)
                     if not is_storage_fault(exc) and attempts >= 3:
-                        log.error("llm-metrics gave up on %d record(s) after %d attempts: %s", len(batch), attempts, exc)
+                        log.error(
+                            "llm-metrics gave up on %d record(s) after %d attempts: %s", len(batch), attempts, exc
+                        )
                         self._drop(len(batch), f"write failed: {exc.__class__.__name__}")
                         self._finish(len(batch))
                         break
@@ -432,12 +466,16 @@ class Writer:
             n, self.dropped_unreported = self.dropped_unreported, 0
         try:
             with engine.begin() as conn:
-                conn.execute(db.recorder_faults.insert().values(
-                    at=datetime.now(timezone.utc).replace(tzinfo=None),
-                    process=f"{socket.gethostname()}:{os.getpid()}",
-                    kind="dropped", count=n, detail=self.last_error,
-                ))
-        except Exception:  # noqa: BLE001 - try again after the next batch
+                conn.execute(
+                    db.recorder_faults.insert().values(
+                        at=datetime.now(UTC).replace(tzinfo=None),
+                        process=f"{socket.gethostname()}:{os.getpid()}",
+                        kind="dropped",
+                        count=n,
+                        detail=self.last_error,
+                    )
+                )
+        except Exception:
             with self.done:
                 self.dropped_unreported += n
 
@@ -484,8 +522,11 @@ def _start_writer() -> Writer:
         if _writer is None:
             cfg = settings()
             _writer = Writer(
-                cfg.db_url, queue_size=cfg.queue_size, batch_size=cfg.batch_size,
-                interval=cfg.flush_interval_seconds, sync=cfg.sync,
+                cfg.db_url,
+                queue_size=cfg.queue_size,
+                batch_size=cfg.batch_size,
+                interval=cfg.flush_interval_seconds,
+                sync=cfg.sync,
             )
         return _writer
 
@@ -502,8 +543,10 @@ def stats() -> dict:
     if writer is None:
         return {"queued": 0, "dropped": 0, "write_errors": 0, "last_error": None}
     return {
-        "queued": writer.pending(), "dropped": writer.dropped,
-        "write_errors": writer.write_errors, "last_error": writer.last_error,
+        "queued": writer.pending(),
+        "dropped": writer.dropped,
+        "write_errors": writer.write_errors,
+        "last_error": writer.last_error,
     }
 
 
@@ -521,9 +564,8 @@ def reset(flush_first: bool = True) -> None:
 
 def _at_exit() -> None:
     writer = _writer
-    if writer is not None and writer.pending():
-        if not writer.flush(timeout=10):
-            log.error("llm-metrics lost %d record(s) at exit: the database stayed unavailable", writer.pending())
+    if writer is not None and writer.pending() and not writer.flush(timeout=10):
+        log.error("llm-metrics lost %d record(s) at exit: the database stayed unavailable", writer.pending())
 
 
 def _after_fork_in_child() -> None:

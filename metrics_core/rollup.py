@@ -9,13 +9,13 @@ the raw rows of that range again (after genai-prices data or a price override ch
 from __future__ import annotations
 
 import json
-from operator import add as add_
-from operator import itemgetter
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from operator import add as add_
+from operator import itemgetter
 
 from sqlalchemy import and_, delete, select, update
 
@@ -36,7 +36,9 @@ def _plus(acc: dict, key, values: tuple) -> None:
     acc[key] = values if current is None else tuple(map(add_, current, values))
 
 
-def aggregate(rows: Iterable[dict], tags: Iterable[dict | None] | None = None, into: Aggregates | None = None) -> Aggregates:
+def aggregate(
+    rows: Iterable[dict], tags: Iterable[dict | None] | None = None, into: Aggregates | None = None
+) -> Aggregates:
     """Sum raw request rows into rollup measures (``db.DAILY_MEASURES`` order).
 
     ``tags`` gives each row's tags as a dict (the writer has them at hand); without it the rows'
@@ -60,10 +62,22 @@ def aggregate(rows: Iterable[dict], tags: Iterable[dict | None] | None = None, i
         ok = row["status"] == "success"
         priced = cost is not None
         measures = (
-            1, int(ok), int(not ok), row["prompt_tokens"], row["completion_tokens"], row["cache_read_tokens"],
-            row["cache_write_tokens"], row["reasoning_tokens"],
-            cost if priced else ZERO, ref, ref if priced else ZERO, int(not priced),
-            int(dur is not None), dur or 0.0, int(ttft is not None), ttft or 0.0,
+            1,
+            int(ok),
+            int(not ok),
+            row["prompt_tokens"],
+            row["completion_tokens"],
+            row["cache_read_tokens"],
+            row["cache_write_tokens"],
+            row["reasoning_tokens"],
+            cost if priced else ZERO,
+            ref,
+            ref if priced else ZERO,
+            int(not priced),
+            int(dur is not None),
+            dur or 0.0,
+            int(ttft is not None),
+            ttft or 0.0,
         )
         day = row["timestamp"].date()
         pid, model = row["provider_id"], row["model"]
@@ -89,14 +103,35 @@ def add(conn, agg: Aggregates) -> None:
     """Add aggregates to the rollup tables (insert, or add to the existing row)."""
     measures = db.DAILY_MEASURES
     if agg.daily:
-        _upsert(conn, db.costs_daily, _DAILY_KEYS, measures,
-                [dict(zip(_DAILY_KEYS, k, strict=True)) | dict(zip(measures, v, strict=True)) for k, v in agg.daily.items()])
+        _upsert(
+            conn,
+            db.costs_daily,
+            _DAILY_KEYS,
+            measures,
+            [
+                dict(zip(_DAILY_KEYS, k, strict=True)) | dict(zip(measures, v, strict=True))
+                for k, v in agg.daily.items()
+            ],
+        )
     if agg.tag_daily:
-        _upsert(conn, db.tag_costs_daily, _TAG_KEYS, measures,
-                [dict(zip(_TAG_KEYS, k, strict=True)) | dict(zip(measures, v, strict=True)) for k, v in agg.tag_daily.items()])
+        _upsert(
+            conn,
+            db.tag_costs_daily,
+            _TAG_KEYS,
+            measures,
+            [
+                dict(zip(_TAG_KEYS, k, strict=True)) | dict(zip(measures, v, strict=True))
+                for k, v in agg.tag_daily.items()
+            ],
+        )
     if agg.hist:
-        _upsert(conn, db.latency_daily, _HIST_KEYS, ("count",),
-                [dict(zip(_HIST_KEYS, k, strict=True), count=v) for k, v in agg.hist.items()])
+        _upsert(
+            conn,
+            db.latency_daily,
+            _HIST_KEYS,
+            ("count",),
+            [dict(zip(_HIST_KEYS, k, strict=True), count=v) for k, v in agg.hist.items()],
+        )
 
 
 def _upsert(conn, table, keys, measures, rows) -> None:
@@ -105,7 +140,9 @@ def _upsert(conn, table, keys, measures, rows) -> None:
     else:
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={m: table.c[m] + stmt.excluded[m] for m in measures})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={m: table.c[m] + stmt.excluded[m] for m in measures}
+    )
     conn.execute(stmt, rows)
 
 
@@ -156,13 +193,28 @@ def _days(engine, start: date | None, end: date | None) -> tuple[date, date] | N
     return start or lo.date(), end or hi.date()
 
 
-_ROW_COLS = ("id", "timestamp", "provider_id", "model", "status", "prompt_tokens", "completion_tokens",
-             "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "duration_ms", "ttft_ms", "cost_usd",
-             "reference_cost_usd", "tags")
+_ROW_COLS = (
+    "id",
+    "timestamp",
+    "provider_id",
+    "model",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "duration_ms",
+    "ttft_ms",
+    "cost_usd",
+    "reference_cost_usd",
+    "tags",
+)
 
 
-def rebuild(engine, start: date | None = None, end: date | None = None,
-            progress: Callable[[int], None] | None = None) -> int:
+def rebuild(
+    engine, start: date | None = None, end: date | None = None, progress: Callable[[int], None] | None = None
+) -> int:
     """Recompute the rollups of days ``start``..``end`` (default: every day with data) from raw rows.
 
     Returns the number of raw rows read. Runs one day per transaction.
@@ -178,7 +230,9 @@ def rebuild(engine, start: date | None = None, end: date | None = None,
         with engine.connect() as conn, conn.execution_options(immediate=True).begin():
             for table in (db.costs_daily, db.tag_costs_daily, db.latency_daily):
                 conn.execute(delete(table).where(table.c.day == day))
-            result = conn.execute(select(*[r.c[c] for c in _ROW_COLS]).where(and_(r.c.timestamp >= lo, r.c.timestamp < hi)))
+            result = conn.execute(
+                select(*[r.c[c] for c in _ROW_COLS]).where(and_(r.c.timestamp >= lo, r.c.timestamp < hi))
+            )
             agg = aggregate(dict(row._mapping) for row in result)
             add(conn, agg)
             n = sum(v[0] for v in agg.daily.values())
@@ -189,8 +243,9 @@ def rebuild(engine, start: date | None = None, end: date | None = None,
     return total
 
 
-def reprice(engine, start: date | None = None, end: date | None = None,
-            progress: Callable[[int], None] | None = None) -> dict:
+def reprice(
+    engine, start: date | None = None, end: date | None = None, progress: Callable[[int], None] | None = None
+) -> dict:
     """Price the raw rows of days ``start``..``end`` again, then rebuild those days' rollups.
 
     Returns ``{"rows": n, "changed": n, "cost_before": Decimal, "cost_after": Decimal}``.
@@ -207,7 +262,9 @@ def reprice(engine, start: date | None = None, end: date | None = None,
     r, p = db.requests, db.providers
     with engine.connect() as conn:
         overrides = load_overrides(conn)
-        providers = {row.id: row for row in conn.execute(select(p.c.id, p.c.name, p.c.provider_type, p.c.pricing_provider))}
+        providers = {
+            row.id: row for row in conn.execute(select(p.c.id, p.c.name, p.c.provider_type, p.c.pricing_provider))
+        }
     day = span[0]
     while day <= span[1]:
         lo, hi = _day_bounds(day, day)
@@ -216,21 +273,37 @@ def reprice(engine, start: date | None = None, end: date | None = None,
             changes = []
             for row in rows:
                 prov = providers[row.provider_id]
-                usage = TokenUsage(row.prompt_tokens, row.completion_tokens, row.cache_read_tokens,
-                                   row.cache_write_tokens, row.reasoning_tokens)
+                usage = TokenUsage(
+                    row.prompt_tokens,
+                    row.completion_tokens,
+                    row.cache_read_tokens,
+                    row.cache_write_tokens,
+                    row.reasoning_tokens,
+                )
                 override = overrides.get((prov.name, row.model)) or overrides.get(("*", row.model))
-                price = price_call(provider_type=prov.provider_type, pricing_provider=prov.pricing_provider,
-                                   model=row.model, usage=usage, timestamp=row.timestamp, override=override)
+                price = price_call(
+                    provider_type=prov.provider_type,
+                    pricing_provider=prov.pricing_provider,
+                    model=row.model,
+                    usage=usage,
+                    timestamp=row.timestamp,
+                    override=override,
+                )
                 ref = reference_cost(usage, row.timestamp, provider=cfg.reference_provider, model=cfg.reference_model)
                 summary["cost_before"] += row.cost_usd or ZERO
                 summary["cost_after"] += price.cost_usd or ZERO
-                if (_q(price.cost_usd), _q(ref), price.source) != (_q(row.cost_usd), _q(row.reference_cost_usd), row.price_source):
+                if (_q(price.cost_usd), _q(ref), price.source) != (
+                    _q(row.cost_usd),
+                    _q(row.reference_cost_usd),
+                    row.price_source,
+                ):
                     changes.append({"rid": row.id, "c": price.cost_usd, "rc": ref, "ps": price.source})
             if changes:
                 from sqlalchemy import bindparam
 
                 conn.execute(
-                    update(r).where(r.c.id == bindparam("rid"))
+                    update(r)
+                    .where(r.c.id == bindparam("rid"))
                     .values(cost_usd=bindparam("c"), reference_cost_usd=bindparam("rc"), price_source=bindparam("ps")),
                     changes,
                 )
@@ -248,4 +321,4 @@ def _q(value):
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)

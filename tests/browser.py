@@ -38,10 +38,7 @@ CHROMIUM_ARGS = [
 SCREENSHOT_DIR = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 
 # Selectors that work with Streamlit 1.67.
-APP_IDLE = (
-    '[data-testid="stApp"][data-test-script-state="notRunning"]'
-    '[data-test-connection-state="CONNECTED"]'
-)
+APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]'
 EXCEPTION = '[data-testid="stException"]'
 CHART = '[data-testid="stVegaLiteChart"]'  # st.altair_chart / st.vega_lite_chart
 CHART_DRAWN = f"{CHART} :is(svg.marks, canvas.marks)"  # vega's drawn surface
@@ -135,13 +132,10 @@ def chromium(headless: bool = True) -> Iterator[object]:
 
     if not Path(CHROMIUM).exists():
         raise FileNotFoundError(
-            f"{CHROMIUM} not found: apt-get install chromium fonts-dejavu-core "
-            "(never `playwright install`)"
+            f"{CHROMIUM} not found: apt-get install chromium fonts-dejavu-core (never `playwright install`)"
         )
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=headless
-        )
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=headless)
         try:
             yield browser
         finally:
@@ -163,9 +157,7 @@ def assert_rendered(page, text: str, charts: int = 0, timeout: float = 30) -> No
     page.locator(APP_IDLE).wait_for(timeout=ms)
     errors = page.locator(EXCEPTION)
     if errors.count():
-        raise AssertionError(
-            f"Streamlit exception on page:\n{errors.first.inner_text()}"
-        )
+        raise AssertionError(f"Streamlit exception on page:\n{errors.first.inner_text()}")
     if charts:
         drawn = page.locator(CHART_DRAWN)
         drawn.nth(charts - 1).wait_for(state="visible", timeout=ms)

@@ -78,9 +78,7 @@ def find_bindir() -> Path:
     need = ("initdb", "pg_ctl", "postgres", "createdb")
     candidates = [os.environ.get(ENV_BINDIR, "")]
     dirs = glob.glob("/usr/lib/postgresql/*/bin")
-    dirs.sort(
-        key=lambda d: int(Path(d).parent.name) if Path(d).parent.name.isdigit() else 0
-    )
+    dirs.sort(key=lambda d: int(Path(d).parent.name) if Path(d).parent.name.isdigit() else 0)
     candidates += reversed(dirs)
     if shutil.which("initdb"):
         candidates.append(str(Path(shutil.which("initdb")).parent))
@@ -149,10 +147,7 @@ def start_postgres() -> tuple[str, Callable[[], None]]:
         if proc.returncode:
             log = root / "server.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
-            raise RuntimeError(
-                f"{' '.join(args)} failed ({proc.returncode}):\n"
-                f"{proc.stdout}{proc.stderr}{tail}"
-            )
+            raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}{tail}")
 
     watchdog = subprocess.Popen(
         [sys.executable, "-c", WATCHDOG, str(root)],

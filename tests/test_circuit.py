@@ -1,6 +1,6 @@
 """The circuit breaker: closed -> open -> half_open -> closed/open, kept in the database."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -57,8 +57,13 @@ def test_failure_while_half_open_opens_again():
 
 def fail(provider, n, at):
     for i in range(n):
-        record_request(provider_name=provider, model="m", status="failed", error_message="boom",
-                       timestamp=at + timedelta(seconds=i))
+        record_request(
+            provider_name=provider,
+            model="m",
+            status="failed",
+            error_message="boom",
+            timestamp=at + timedelta(seconds=i),
+        )
 
 
 def test_circuit_state_lives_in_the_database_and_routes_traffic(now):
@@ -87,8 +92,9 @@ def test_the_guides_manual_sql_reset_still_works(engine, now):
     fail("ollama", 5, now - timedelta(seconds=10))
     assert providers.get_provider(1)["is_available"] is False
     with engine.begin() as conn:
-        conn.execute(text("UPDATE llm_provider_health SET circuit_state = 'closed', failure_count = 0 "
-                          "WHERE provider_id = 1"))
+        conn.execute(
+            text("UPDATE llm_provider_health SET circuit_state = 'closed', failure_count = 0 WHERE provider_id = 1")
+        )
     ollama = providers.get_provider(1)
     assert (ollama["circuit_state"], ollama["is_available"], ollama["failure_count"]) == (CLOSED, True, 0)
 

@@ -11,8 +11,12 @@ from metrics_core import queries, record_request
 
 def cli(*args, cwd=None, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "metrics_core", *args], capture_output=True, text=True, cwd=cwd,
-        env={**os.environ, **(env or {})}, timeout=120,
+        [sys.executable, "-m", "metrics_core", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=120,
     )
 
 
@@ -58,8 +62,9 @@ def test_providers_enable_disable_priority_and_reset(metrics_db):
 
 
 def test_price_override_then_reprice(metrics_db):
-    record_request(provider_name="openai", model="acme-ft", status="success", prompt_tokens=1_000_000,
-                   completion_tokens=1_000_000)
+    record_request(
+        provider_name="openai", model="acme-ft", status="success", prompt_tokens=1_000_000, completion_tokens=1_000_000
+    )
     assert queries.cost_summary(1)["unpriced_requests"] == 1
     out = cli("price", "set", "--model", "acme-ft", "--provider", "openai", "--input", "0.5", "--output", "1.5")
     assert out.returncode == 0, out.stderr

@@ -1,10 +1,10 @@
 """Demo data: deterministic, realistic, and fast enough to make a million calls."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from metrics_core import demo, queries
 
-NOW = datetime(2026, 11, 29, 18, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
 
 
 def test_same_seed_same_calls():

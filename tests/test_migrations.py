@@ -8,8 +8,15 @@ from metrics_core.errors import SchemaTooNew
 from metrics_core.migrations import head_revision, table_counts, upgrade
 
 EXPECTED_TABLES = {
-    "llm_providers", "llm_provider_health", "llm_requests", "llm_costs_daily", "llm_tag_costs_daily",
-    "llm_latency_daily", "llm_circuit_events", "llm_price_overrides", "llm_recorder_faults",
+    "llm_providers",
+    "llm_provider_health",
+    "llm_requests",
+    "llm_costs_daily",
+    "llm_tag_costs_daily",
+    "llm_latency_daily",
+    "llm_circuit_events",
+    "llm_price_overrides",
+    "llm_recorder_faults",
 }
 
 
@@ -18,7 +25,7 @@ def test_fresh_database_matches_the_declared_schema(metrics_db):
     assert upgrade(engine) == (None, head_revision())
     inspector = inspect(engine)
     tables = set(inspector.get_table_names()) - {"alembic_version"}
-    assert EXPECTED_TABLES <= tables
+    assert tables >= EXPECTED_TABLES
     assert tables == set(db.metadata.tables)
     for name, table in db.metadata.tables.items():
         migrated = {c["name"]: c for c in inspector.get_columns(name)}
@@ -32,11 +39,14 @@ def test_default_providers_each_with_a_health_row(metrics_db):
     engine = db.create(metrics_db)
     upgrade(engine)
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT p.id, p.name, p.display_name, p.provider_type, p.priority, p.enabled, h.circuit_state, "
-            "h.failure_count, h.is_available FROM llm_providers p JOIN llm_provider_health h ON h.provider_id = p.id "
-            "ORDER BY p.id"
-        )).all()
+        rows = conn.execute(
+            text(
+                "SELECT p.id, p.name, p.display_name, p.provider_type, p.priority, p.enabled, h.circuit_state, "
+                "h.failure_count, h.is_available FROM llm_providers p "
+                "JOIN llm_provider_health h ON h.provider_id = p.id "
+                "ORDER BY p.id"
+            )
+        ).all()
     assert [tuple(r) for r in rows] == [
         (1, "ollama", "Ollama (Local)", "local", 1, True, "closed", 0, True),
         (2, "localai", "LocalAI", "local", 2, True, "closed", 0, True),
@@ -60,7 +70,7 @@ def test_a_database_from_a_newer_version_is_refused(metrics_db):
     upgrade(engine)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(SchemaTooNew, match="'9999'.*upgrade llm-metrics"):
+    with pytest.raises(SchemaTooNew, match=r"'9999'.*upgrade llm-metrics"):
         upgrade(engine)
 
 

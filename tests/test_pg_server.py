@@ -41,11 +41,7 @@ def test_upsert_roundtrip(pg_url):
     with engine.begin() as conn:
         for value in (1, 2):
             stmt = insert(table).values(key="a", value=value)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["key"], set_={"value": stmt.excluded.value}
-                )
-            )
+            conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}))
     with engine.connect() as conn:
         rows = conn.execute(sa.select(table.c.key, table.c.value)).all()
     table.drop(engine)

@@ -1,6 +1,6 @@
 """Pricing: genai-prices for the call's own timestamp, cache and tiers, local = 0, overrides, unpriced."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -10,12 +10,13 @@ from hypothesis import strategies as st
 from metrics_core import pricing
 from metrics_core.pricing import PriceOverride, TokenUsage, price_call
 
-NOV = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+NOV = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
 
 def remote(provider, model, usage, when=NOV, override=None):
-    return price_call(provider_type="remote", pricing_provider=provider, model=model, usage=usage,
-                      timestamp=when, override=override)
+    return price_call(
+        provider_type="remote", pricing_provider=provider, model=model, usage=usage, timestamp=when, override=override
+    )
 
 
 @pytest.mark.parametrize(
@@ -24,8 +25,13 @@ def remote(provider, model, usage, when=NOV, override=None):
         # $3 in / $15 out per million: 1000 x 3 + 500 x 15 = 10500 micro-dollars
         ("anthropic", "claude-sonnet-4-5", TokenUsage(1000, 500), NOV, Decimal("0.0105")),
         # cache: 500 uncached x $3 + 400 read x $0.30 + 100 written x $3.75, + 500 out x $15
-        ("anthropic", "claude-sonnet-4-5", TokenUsage(1000, 500, cache_read_tokens=400, cache_write_tokens=100),
-         NOV, Decimal("0.009495")),
+        (
+            "anthropic",
+            "claude-sonnet-4-5",
+            TokenUsage(1000, 500, cache_read_tokens=400, cache_write_tokens=100),
+            NOV,
+            Decimal("0.009495"),
+        ),
         # long context (> 200k input): the whole request at $6 in / $22.50 out
         ("anthropic", "claude-sonnet-4-5", TokenUsage(300_000, 500), NOV, Decimal("1.81125")),
         # just at the tier start (200,000 is not above it): base prices
@@ -36,7 +42,15 @@ def remote(provider, model, usage, when=NOV, override=None):
         # reasoning tokens are part of completion tokens, priced as output: o3 $2 in, $8 out
         ("openai", "o3", TokenUsage(1000, 2000, reasoning_tokens=1500), NOV, Decimal("0.018")),
     ],
-    ids=["sonnet", "sonnet-cache", "sonnet-long-context", "sonnet-tier-edge", "gpt-4o", "gpt-4o-cached", "o3-reasoning"],
+    ids=[
+        "sonnet",
+        "sonnet-cache",
+        "sonnet-long-context",
+        "sonnet-tier-edge",
+        "gpt-4o",
+        "gpt-4o-cached",
+        "o3-reasoning",
+    ],
 )
 def test_catalog_prices(provider, model, usage, when, expected):
     price = remote(provider, model, usage, when)
@@ -48,9 +62,9 @@ def test_catalog_prices(provider, model, usage, when, expected):
     ("when", "expected"),
     [
         # claude-opus-4-6 before 2026-03-13: tiered, 300k input is long context ($10 in, $37.50 out)
-        (datetime(2026, 3, 1, tzinfo=timezone.utc), Decimal("3.0375")),
+        (datetime(2026, 3, 1, tzinfo=UTC), Decimal("3.0375")),
         # from 2026-03-13: flat $5 in, $25 out
-        (datetime(2026, 4, 1, tzinfo=timezone.utc), Decimal("1.525")),
+        (datetime(2026, 4, 1, tzinfo=UTC), Decimal("1.525")),
     ],
     ids=["before-price-change", "after-price-change"],
 )
@@ -61,9 +75,9 @@ def test_historical_prices_follow_the_call_timestamp(when, expected):
 @pytest.mark.parametrize(
     ("when", "expected"),
     [
-        (datetime(2026, 8, 1, tzinfo=timezone.utc), Decimal("0.42")),  # 0.14 + 0.28
-        (datetime(2026, 9, 1, tzinfo=timezone.utc), Decimal("0.88")),  # 0.22 + 0.66
-        (datetime(2026, 10, 1, tzinfo=timezone.utc), Decimal("0.75")),  # 0.15 + 0.60
+        (datetime(2026, 8, 1, tzinfo=UTC), Decimal("0.42")),  # 0.14 + 0.28
+        (datetime(2026, 9, 1, tzinfo=UTC), Decimal("0.88")),  # 0.22 + 0.66
+        (datetime(2026, 10, 1, tzinfo=UTC), Decimal("0.75")),  # 0.15 + 0.60
     ],
 )
 def test_three_price_periods(when, expected):
@@ -72,8 +86,13 @@ def test_three_price_periods(when, expected):
 
 
 def test_local_providers_cost_exactly_zero_by_rule():
-    price = price_call(provider_type="local", pricing_provider="anthropic", model="claude-sonnet-4-5",
-                       usage=TokenUsage(1000, 500), timestamp=NOV)
+    price = price_call(
+        provider_type="local",
+        pricing_provider="anthropic",
+        model="claude-sonnet-4-5",
+        usage=TokenUsage(1000, 500),
+        timestamp=NOV,
+    )
     assert price.cost_usd == Decimal(0)
     assert price.source == "local"
 
@@ -102,8 +121,9 @@ def test_override_cache_prices_default_to_input_price():
 
 
 def test_reference_cost_uses_the_reference_model():
-    assert pricing.reference_cost(TokenUsage(1000, 500), NOV, provider="anthropic",
-                                  model="claude-sonnet-4-5") == Decimal("0.0105")
+    assert pricing.reference_cost(
+        TokenUsage(1000, 500), NOV, provider="anthropic", model="claude-sonnet-4-5"
+    ) == Decimal("0.0105")
 
 
 MODELS = [
@@ -134,7 +154,7 @@ def test_fast_path_equals_genai_prices(model, prompt, read_share, write_share, c
     cache_read = int(prompt * read_share)
     cache_write = int((prompt - cache_read) * write_share)
     usage = TokenUsage(prompt, completion, cache_read, cache_write)
-    when = datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc)
+    when = datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
     provider, name = model
     try:
         expected = pricing.genai_price(provider, name, usage, when)

@@ -1,6 +1,6 @@
 """Aggregates over windows of UTC days: usage, percentiles, trends, the request log."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -9,7 +9,7 @@ from metrics_core.queries import Window
 
 
 def at(days_ago: int, hour: int = 12) -> datetime:
-    today = datetime.now(timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
+    today = datetime.now(UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
     return today - timedelta(days=days_ago)
 
 
@@ -55,7 +55,10 @@ def test_breakdowns_by_provider_and_model_and_filters():
     claude = next(p for p in m["by_provider"] if p["provider"] == "claude")
     assert (claude["success_rate"], claude["failed_requests"]) == (0.0, 1)
     assert {(r["provider"], r["model"]) for r in m["by_model"]} == {
-        ("ollama", "llama3.2"), ("ollama", "qwen"), ("claude", "claude-sonnet-4-5")}
+        ("ollama", "llama3.2"),
+        ("ollama", "qwen"),
+        ("claude", "claude-sonnet-4-5"),
+    }
     only = queries.metrics(1, providers=["ollama"], models=["qwen"])
     assert (only["total_requests"], only["total_prompt_tokens"]) == (1, 7)
 
@@ -73,13 +76,19 @@ def test_trends_have_every_day_and_zero_quiet_days():
     assert [d["requests"] for d in t["daily"]] == [0, 0, 1, 0, 0]
     assert t["daily"][2]["date"] == at(2).date().isoformat()
     assert [(r["date"], r["provider"], r["prompt_tokens"]) for r in t["by_provider"]] == [
-        (at(2).date().isoformat(), "ollama", 3)]
+        (at(2).date().isoformat(), "ollama", 3)
+    ]
 
 
 def test_request_log_filters_and_pages_in_sql():
     for i in range(25):
-        rec(status="failed" if i % 5 == 0 else "success", prompt_tokens=i, when=at(0, 0) + timedelta(minutes=i),
-            error_message="rate limit hit" if i % 5 == 0 else None, tags={"project": "a" if i < 10 else "b"})
+        rec(
+            status="failed" if i % 5 == 0 else "success",
+            prompt_tokens=i,
+            when=at(0, 0) + timedelta(minutes=i),
+            error_message="rate limit hit" if i % 5 == 0 else None,
+            tags={"project": "a" if i < 10 else "b"},
+        )
     page = queries.request_log(limit=10, offset=0)
     assert page["prompt_tokens"].tolist() == list(range(24, 14, -1))  # newest first
     assert queries.request_log(limit=10, offset=20)["prompt_tokens"].tolist() == [4, 3, 2, 1, 0]

@@ -9,10 +9,12 @@ from metrics_core import LLMMetricsService, queries, record_request
 
 def test_the_issue_example_nine_local_one_remote():
     for _ in range(9):
-        record_request(provider_name="ollama", model="llama3.2", status="success",
-                       prompt_tokens=1000, completion_tokens=500)
-    record_request(provider_name="claude", model="claude-sonnet-4-5", status="success",
-                   prompt_tokens=1000, completion_tokens=500)
+        record_request(
+            provider_name="ollama", model="llama3.2", status="success", prompt_tokens=1000, completion_tokens=500
+        )
+    record_request(
+        provider_name="claude", model="claude-sonnet-4-5", status="success", prompt_tokens=1000, completion_tokens=500
+    )
     c = queries.cost_summary(30)
     assert c["total_cost_usd"] == Decimal("0.0105")
     assert c["hypothetical_claude_cost_usd"] == Decimal("0.105")
@@ -24,10 +26,12 @@ def test_the_issue_example_nine_local_one_remote():
 
 
 def test_unpriced_calls_are_counted_and_left_out_of_totals():
-    record_request(provider_name="claude", model="claude-sonnet-4-5", status="success",
-                   prompt_tokens=1000, completion_tokens=500)
-    record_request(provider_name="openai", model="acme-internal-model", status="success",
-                   prompt_tokens=1000, completion_tokens=500)
+    record_request(
+        provider_name="claude", model="claude-sonnet-4-5", status="success", prompt_tokens=1000, completion_tokens=500
+    )
+    record_request(
+        provider_name="openai", model="acme-internal-model", status="success", prompt_tokens=1000, completion_tokens=500
+    )
     c = queries.cost_summary(30)
     assert c["unpriced_requests"] == 1
     assert c["total_cost_usd"] == Decimal("0.0105")  # not 0.0105 + a silent 0 price
@@ -41,7 +45,9 @@ def test_unpriced_calls_are_counted_and_left_out_of_totals():
 def test_reference_model_is_configurable(monkeypatch):
     monkeypatch.setenv("LLM_METRICS_REFERENCE_PROVIDER", "openai")
     monkeypatch.setenv("LLM_METRICS_REFERENCE_MODEL", "gpt-4o")
-    record_request(provider_name="ollama", model="llama3.2", status="success", prompt_tokens=1000, completion_tokens=500)
+    record_request(
+        provider_name="ollama", model="llama3.2", status="success", prompt_tokens=1000, completion_tokens=500
+    )
     c = queries.cost_summary(30)
     assert c["hypothetical_claude_cost_usd"] == Decimal("0.0075")  # 1000 x $2.50 + 500 x $10
     assert c["reference_model"] == "gpt-4o"
@@ -49,6 +55,7 @@ def test_reference_model_is_configurable(monkeypatch):
 
 @pytest.mark.parametrize("local", ["ollama", "localai"])
 def test_local_default_providers_are_free(local):
-    record_request(provider_name=local, model="claude-sonnet-4-5", status="success",
-                   prompt_tokens=1000, completion_tokens=500)
+    record_request(
+        provider_name=local, model="claude-sonnet-4-5", status="success", prompt_tokens=1000, completion_tokens=500
+    )
     assert queries.cost_summary(30)["total_cost_usd"] == Decimal(0)

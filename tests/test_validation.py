@@ -10,8 +10,14 @@ from hypothesis import strategies as st
 
 from metrics_core import queries, record_request
 
-GOOD = dict(provider_name="claude", model="claude-sonnet-4-5", status="success", prompt_tokens=10,
-            completion_tokens=5, duration_seconds=1.0)
+GOOD = dict(
+    provider_name="claude",
+    model="claude-sonnet-4-5",
+    status="success",
+    prompt_tokens=10,
+    completion_tokens=5,
+    duration_seconds=1.0,
+)
 
 
 @pytest.mark.parametrize(

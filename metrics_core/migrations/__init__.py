@@ -57,7 +57,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
                     command.upgrade(cfg, "head")
     except SchemaTooNew:
         raise
-    except Exception as exc:  # noqa: BLE001 - re-raised with the database named
+    except Exception as exc:
         if _is_operational(exc):
             raise DatabaseUnavailable(
                 f"cannot open the metrics database {engine.url.render_as_string(hide_password=True)}: {exc}"
@@ -69,12 +69,12 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 def _known(script: ScriptDirectory, revision: str) -> bool:
     try:
         return script.get_revision(revision) is not None
-    except Exception:  # noqa: BLE001 - alembic raises CommandError for an unknown id
+    except Exception:
         return False
 
 
 def _is_operational(exc: Exception) -> bool:
-    from sqlalchemy.exc import OperationalError, InterfaceError
+    from sqlalchemy.exc import InterfaceError, OperationalError
 
     return isinstance(exc, (OperationalError, InterfaceError))
 

@@ -10,7 +10,7 @@ Revises:
 Create Date: 2026-11-29
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -25,8 +25,14 @@ MONEY = sa.Numeric(20, 10)
 
 def _measures():
     big = [
-        "requests", "successful_requests", "failed_requests", "prompt_tokens", "completion_tokens",
-        "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+        "requests",
+        "successful_requests",
+        "failed_requests",
+        "prompt_tokens",
+        "completion_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
     ]
     cols = [sa.Column(n, sa.BigInteger, nullable=False, server_default="0") for n in big]
     cols += [
@@ -144,7 +150,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text),
     )
 
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     defaults = [
         (1, "ollama", "Ollama (Local)", "local", None, 1),
         (2, "localai", "LocalAI", "local", None, 2),
@@ -154,8 +160,16 @@ def upgrade() -> None:
     op.bulk_insert(
         providers,
         [
-            dict(id=i, name=n, display_name=d, provider_type=t, pricing_provider=p, priority=pr,
-                 enabled=True, created_at=now)
+            dict(
+                id=i,
+                name=n,
+                display_name=d,
+                provider_type=t,
+                pricing_provider=p,
+                priority=pr,
+                enabled=True,
+                created_at=now,
+            )
             for i, n, d, t, p, pr in defaults
         ],
     )
@@ -172,7 +186,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for name in (
-        "llm_recorder_faults", "llm_price_overrides", "llm_circuit_events", "llm_latency_daily",
-        "llm_tag_costs_daily", "llm_costs_daily", "llm_requests", "llm_provider_health", "llm_providers",
+        "llm_recorder_faults",
+        "llm_price_overrides",
+        "llm_circuit_events",
+        "llm_latency_daily",
+        "llm_tag_costs_daily",
+        "llm_costs_daily",
+        "llm_requests",
+        "llm_provider_health",
+        "llm_providers",
     ):
         op.drop_table(name)
