@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 DEFAULT_DB_URL = "sqlite:///data/metrics.db"
 
@@ -19,7 +18,6 @@ ENV_VARS = {
     "LLM_METRICS_REFERENCE_PROVIDER": "pricing provider of the reference model",
     "LLM_METRICS_REFERENCE_MODEL": "model whose price the savings are measured against",
     "LLM_METRICS_LOCAL_PROVIDERS": "extra provider names that run locally and cost 0",
-    "LLM_METRICS_PRICE_OVERRIDES": "JSON file of custom prices per model",
     "LLM_METRICS_CIRCUIT_FAILURES": "consecutive failures that open a provider's circuit",
     "LLM_METRICS_CIRCUIT_COOLDOWN": "seconds an open circuit waits before half-open",
     "LLM_METRICS_ERROR_MAX_CHARS": "longest error message stored",
@@ -86,7 +84,6 @@ class Settings:
     reference_provider: str = "anthropic"
     reference_model: str = "claude-sonnet-4-5"
     local_providers: frozenset[str] = DEFAULT_LOCAL_PROVIDERS
-    price_overrides_file: str | None = None
     circuit_failures: int = 5
     circuit_cooldown_seconds: float = 60.0
     error_max_chars: int = 1000
@@ -106,7 +103,6 @@ def settings() -> Settings:
         reference_provider=os.environ.get("LLM_METRICS_REFERENCE_PROVIDER") or "anthropic",
         reference_model=os.environ.get("LLM_METRICS_REFERENCE_MODEL") or "claude-sonnet-4-5",
         local_providers=frozenset(local),
-        price_overrides_file=os.environ.get("LLM_METRICS_PRICE_OVERRIDES") or None,
         circuit_failures=_int("LLM_METRICS_CIRCUIT_FAILURES", 5),
         circuit_cooldown_seconds=_float("LLM_METRICS_CIRCUIT_COOLDOWN", 60.0),
         error_max_chars=_int("LLM_METRICS_ERROR_MAX_CHARS", 1000, minimum=20),
@@ -114,6 +110,3 @@ def settings() -> Settings:
         batch_size=_int("LLM_METRICS_BATCH_SIZE", 5_000),
         flush_interval_seconds=_float("LLM_METRICS_FLUSH_INTERVAL", 1.0),
     )
-
-
-ZERO = Decimal(0)
