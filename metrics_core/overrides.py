@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 
 from . import db
 from .queries import _engine
+from .recorder import refresh_caches
 
 
 def _price(field: str, value) -> Decimal | None:
@@ -66,7 +67,7 @@ def set_override(
     with engine.begin() as conn:
         conn.execute(delete(o).where(o.c.provider_name == provider, o.c.model == model))
         conn.execute(o.insert().values(**values))
-    _forget_cached()
+    refresh_caches()
     return values
 
 
@@ -84,14 +85,5 @@ def delete_override(*, model: str, provider: str = "*", engine=None) -> bool:
     o = db.price_overrides
     with engine.begin() as conn:
         n = conn.execute(delete(o).where(o.c.provider_name == provider, o.c.model == model)).rowcount
-    _forget_cached()
+    refresh_caches()
     return bool(n)
-
-
-def _forget_cached() -> None:
-    """This process's writer reads overrides again before its next batch."""
-    from . import recorder
-
-    writer = recorder._writer
-    if writer is not None:
-        writer.overrides.clear()

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from . import db, health
 from .errors import ProviderNotFound
 from .queries import _engine, _money
+from .recorder import refresh_caches
 
 PROVIDER_KEYS = (
     "id",
@@ -149,6 +150,7 @@ def set_provider_type(provider: int | str, provider_type: str, engine=None) -> d
     with engine.begin() as conn:
         pid = _provider_id(conn, provider)
         conn.execute(update(db.providers).where(db.providers.c.id == pid).values(provider_type=provider_type))
+    refresh_caches()
     return get_provider(pid, engine)
 
 

@@ -272,7 +272,7 @@ def register_providers(conn, names, now: datetime) -> None:
         )
 
 
-OVERRIDES_TTL = 30  # seconds before the writer reads price overrides again
+OVERRIDES_TTL = 30  # seconds before the writer reads price overrides and provider types again
 
 
 def load_overrides(conn) -> dict[tuple[str, str], PriceOverride]:
@@ -293,11 +293,13 @@ def write_batch(engine, items: list[tuple], providers: _ProviderCache, overrides
     cfg = settings()
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.connect() as conn, conn.execution_options(immediate=True).begin():
-        known = providers.resolve(conn, {it[0] for it in items}, now)
         if overrides_state.get("loaded_at", 0) < time.monotonic() - OVERRIDES_TTL:
+            # price overrides and provider types (local/remote) changed elsewhere apply within the TTL
             overrides_state["map"] = load_overrides(conn)
             overrides_state["loaded_at"] = time.monotonic()
+            providers.by_name.clear()
         overrides = overrides_state["map"]
+        known = providers.resolve(conn, {it[0] for it in items}, now)
         ref_provider, ref_model, max_chars = cfg.reference_provider, cfg.reference_model, cfg.error_max_chars
         rows = []
         for name, model, status, endpoint, pt, ct, cr, cw, rt, dur, ttft, err, tags, ts, t0 in items:
@@ -535,6 +537,13 @@ def flush(timeout: float | None = 30.0) -> bool:
     """Write every record queued so far and wait for it (True), or give up after ``timeout`` (False)."""
     writer = _writer
     return True if writer is None else writer.flush(timeout)
+
+
+def refresh_caches() -> None:
+    """Make this process's writer read price overrides and provider types again before its next batch."""
+    writer = _writer
+    if writer is not None:
+        writer.overrides.clear()
 
 
 def stats() -> dict:

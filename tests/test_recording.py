@@ -110,3 +110,11 @@ def test_anthropic_cache_usage_priced_with_cache_rates():
     )
     # 100 x $3 + 200 x $3.75 + 700 x $0.30 + 100 x $15 = 300 + 750 + 210 + 1500 micro-dollars
     assert queries.cost_summary(1)["total_cost_usd"] == Decimal("0.00276")
+
+
+def test_marking_a_provider_local_makes_its_next_calls_free():
+    record_request(provider_name="openai", model="gpt-4o", status="success", prompt_tokens=1000, completion_tokens=500)
+    providers.set_provider_type("openai", "local")
+    record_request(provider_name="openai", model="gpt-4o", status="success", prompt_tokens=1000, completion_tokens=500)
+    assert queries.cost_summary(1)["total_cost_usd"] == Decimal("0.0075")  # only the first call: $2.50/$10 per M
+    assert queries.cost_summary(1)["local_requests"] == 2  # local/remote follow the provider's current type
