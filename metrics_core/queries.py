@@ -483,25 +483,12 @@ def _naive(value) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
+#: the request log's columns: the raw row with the provider's name in place of its id
 LOG_COLUMNS = [
     "id",
     "timestamp",
     "provider",
-    "model",
-    "status",
-    "endpoint",
-    "prompt_tokens",
-    "completion_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "duration_ms",
-    "ttft_ms",
-    "cost_usd",
-    "reference_cost_usd",
-    "price_source",
-    "error_message",
-    "tags",
+    *(c.name for c in db.requests.columns if c.name not in ("id", "timestamp", "provider_id")),
 ]
 
 
