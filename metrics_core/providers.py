@@ -122,8 +122,9 @@ def _provider_id(conn, provider: int | str) -> int:
 
 def set_enabled(provider: int | str, enabled: bool, engine=None) -> dict:
     """Enable or disable a provider (by id or name); returns the updated provider."""
-    if not isinstance(enabled, bool):
-        raise ValueError(f"enabled must be True or False, got {enabled!r}")
+    if not isinstance(enabled, bool) and enabled not in (0, 1):
+        raise ValueError(f"enabled must be True or False (or 1/0), got {enabled!r}")
+    enabled = bool(enabled)
     engine = _engine(engine)
     with engine.begin() as conn:
         pid = _provider_id(conn, provider)
