@@ -3,7 +3,8 @@
 The public API; everything not listed in ``__all__`` is an implementation detail.
 """
 
-from .errors import DatabaseUnavailable, MetricsError, ProviderNotFound, SchemaTooNew
+from .budgets import check_budget
+from .errors import BudgetExceeded, DatabaseUnavailable, MetricsError, ProviderNotFound, SchemaTooNew
 from .providers import pick_provider, reset_circuit
 from .queries import Window
 from .recorder import STATUSES, flush, record_request
@@ -11,12 +12,14 @@ from .service import LLMMetricsService
 
 __all__ = [
     "STATUSES",
+    "BudgetExceeded",
     "DatabaseUnavailable",
     "LLMMetricsService",
     "MetricsError",
     "ProviderNotFound",
     "SchemaTooNew",
     "Window",
+    "check_budget",
     "flush",
     "pick_provider",
     "record_request",

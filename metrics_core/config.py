@@ -24,6 +24,9 @@ ENV_VARS = {
     "LLM_METRICS_QUEUE_SIZE": "records the background writer may hold before dropping",
     "LLM_METRICS_BATCH_SIZE": "records written per transaction",
     "LLM_METRICS_FLUSH_INTERVAL": "seconds between background writes",
+    "LLM_METRICS_ALERT_URLS": "apprise URLs alerts are sent to (comma or space separated)",
+    "LLM_METRICS_ALERTS_FILE": "TOML file with alert URLs and rule settings",
+    "LLM_METRICS_ALERT_INTERVAL": "seconds between the writer's alert checks (0 = off; default 60)",
 }
 
 #: our provider names -> genai-prices provider ids

@@ -266,3 +266,43 @@ def dispose_all() -> None:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+# -- budgets and alerts (revision 0002) --------------------------------------------------------
+
+budgets = Table(
+    "llm_budgets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("scope", String(10), nullable=False),  # all | provider | model | tag
+    Column("scope_key", String(100)),  # the tag key, for scope 'tag'
+    Column("scope_value", String(200)),  # provider name, model or tag value; NULL for 'all'
+    Column("amount_usd", Money, nullable=False),
+    Column("period", String(10), nullable=False),  # daily | weekly | monthly
+    Column("thresholds", String(100), nullable=False),  # percents, comma separated: "50,80,100"
+    Column("hard", Boolean, nullable=False, default=False),  # hard = enforced by check_budget / pick_provider
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+alert_history = Table(
+    "llm_alert_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dedup_key", String(300), nullable=False, unique=True),  # rule|subject|threshold|period: fires once
+    Column("rule", String(30), nullable=False),  # see metrics_core.alerts.RULES
+    Column("subject", String(300), nullable=False),  # budget name, provider, provider/model
+    Column("period", String(30), nullable=False),  # the period the alert belongs to, e.g. 2026-11, 2026-11-29T14
+    Column("threshold", Float),  # percent, for rules that have one
+    Column("value", Float),  # what was observed: percent of budget, error rate ...
+    Column("title", String(300), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("fired_at", DateTime, nullable=False),
+    Column("status", String(20), nullable=False),  # pending | sent | failed | no_channels
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("pending_channels", Text),  # JSON list of channel ids not yet delivered to
+    Column("delivered_at", DateTime),
+    Column("last_error", Text),
+    Index("ix_llm_alert_history_fired_at", "fired_at"),
+)

@@ -15,3 +15,12 @@ class SchemaTooNew(MetricsError):
 
 class ProviderNotFound(MetricsError, LookupError):
     """No provider has that id or name."""
+
+
+class BudgetExceeded(MetricsError):
+    """A hard budget is spent: the call it guards must not go ahead."""
+
+    def __init__(self, budget: str, spent, limit, period: str = "") -> None:
+        self.budget, self.spent, self.limit, self.period = budget, spent, limit, period
+        where = f" this {period}" if period else ""
+        super().__init__(f"hard budget {budget!r} is spent: ${spent:.2f} of ${limit:.2f}{where}")

@@ -164,15 +164,22 @@ def reset_circuit(provider: int | str, engine=None) -> dict:
     return get_provider(pid, engine)
 
 
-def pick_provider(*, provider_type: str | None = None, exclude: tuple[str, ...] = (), engine=None) -> dict | None:
-    """The highest-priority provider that is enabled and available (None if there is none).
+def pick_provider(*, provider_type: str | None = None, exclude: tuple[str, ...] = (), engine=None,
+                  tags: dict[str, str] | None = None) -> dict | None:
+    """The highest-priority provider that is enabled, available and not stopped by a spent hard
+    budget (None if there is none), so traffic falls back to local models.
 
     Args:
         provider_type: only ``local`` or only ``remote`` providers.
         exclude: provider names to skip (e.g. the one that just failed).
+        tags: the call's tags, so that spent hard budgets on a tag (``project=search``) count too.
     """
-    for p in list_providers(engine):
-        if not p["enabled"] or not p["is_available"] or p["name"] in exclude:
+    from .budgets import blocked_providers
+
+    candidates = list_providers(engine)
+    blocked = blocked_providers(tags=tags, engine=engine)
+    for p in candidates:
+        if not p["enabled"] or not p["is_available"] or p["name"] in exclude or p["name"] in blocked:
             continue
         if provider_type and p["provider_type"] != provider_type:
             continue

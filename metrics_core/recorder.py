@@ -462,6 +462,7 @@ class Writer:
         write_batch(engine, batch, self.providers, self.overrides)
         if self.dropped_unreported:
             self._report_drops(engine)
+        _after_write_hook(self.url)
 
     def _report_drops(self, engine) -> None:
         with self.done:
@@ -506,6 +507,17 @@ class Writer:
                 self.wake.set()
                 self.done.wait(0.05 if remaining is None else min(remaining, 0.05))
         return True
+
+
+def _after_write_hook(url: str) -> None:
+    """After a stored batch: let the alerts check run (``metrics_core.alerts.after_write`` returns at
+    once; it runs at most once per interval, in its own thread). Never raises."""
+    try:
+        from .alerts import after_write
+
+        after_write(url)
+    except Exception:  # noqa: BLE001 - alerts never break recording
+        log.exception("llm-metrics after-write hook failed")
 
 
 def db_label(url: str) -> str:
