@@ -39,7 +39,7 @@ import threading
 import time
 import tomllib
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import func, select, update
@@ -127,8 +127,8 @@ class Alert:
 
 
 def _now(now: datetime | None) -> datetime:
-    now = now or datetime.now(timezone.utc)
-    return now.astimezone(timezone.utc).replace(tzinfo=None) if now.tzinfo else now
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
 
 
 def _usd(value) -> str:
@@ -136,6 +136,7 @@ def _usd(value) -> str:
 
 
 # -- rules --------------------------------------------------------------------------------------
+
 
 def _budget_alerts(now: datetime, cfg: AlertSettings, engine) -> list[Alert]:
     alerts = []
@@ -146,26 +147,46 @@ def _budget_alerts(now: datetime, cfg: AlertSettings, engine) -> list[Alert]:
         if "budget_threshold" not in cfg.disabled_rules:
             for t in st.crossed:
                 blocked = " Remote calls in its scope are now blocked." if b.hard and t >= 100 and st.exhausted else ""
-                alerts.append(Alert(
-                    rule="budget_threshold", subject=b.name, period=st.period_label, threshold=t,
-                    value=round(float(st.percent), 2),
-                    title=f"Budget {b.name!r} reached {t:g}% ({_usd(st.spent)} of {_usd(b.amount_usd)}, {st.period_label})",
-                    message=(f"The {kind} {b.period} budget {b.name!r} (scope {scope}) has spent {_usd(st.spent)} of "
-                             f"{_usd(b.amount_usd)} in {st.period_label}: {st.percent:.1f}%, past the {t:g}% threshold. "
-                             f"Projected by {st.period_end}: {_usd(f.projected)} ({_usd(f.low)} to {_usd(f.high)})."
-                             + blocked),
-                    level="failure" if t >= 100 else "warning",
-                ))
+                alerts.append(
+                    Alert(
+                        rule="budget_threshold",
+                        subject=b.name,
+                        period=st.period_label,
+                        threshold=t,
+                        value=round(float(st.percent), 2),
+                        title=(
+                            f"Budget {b.name!r} reached {t:g}% "
+                            f"({_usd(st.spent)} of {_usd(b.amount_usd)}, {st.period_label})"
+                        ),
+                        message=(
+                            f"The {kind} {b.period} budget {b.name!r} (scope {scope}) has spent {_usd(st.spent)} of "
+                            f"{_usd(b.amount_usd)} in {st.period_label}: {st.percent:.1f}%, past the {t:g}% threshold. "
+                            f"Projected by {st.period_end}: {_usd(f.projected)} ({_usd(f.low)} to {_usd(f.high)})."
+                            + blocked
+                        ),
+                        level="failure" if t >= 100 else "warning",
+                    )
+                )
         if "projected_overrun" not in cfg.disabled_rules and f.overrun and not st.exhausted:
             run_out = f" at the current pace it runs out on {f.run_out_date}." if f.run_out_date else ""
-            alerts.append(Alert(
-                rule="projected_overrun", subject=b.name, period=st.period_label, threshold=100.0,
-                value=round(float(f.projected / b.amount_usd * 100), 2),
-                title=f"Budget {b.name!r} is projected to overrun: {_usd(f.projected)} of {_usd(b.amount_usd)} by {st.period_end}",
-                message=(f"The {kind} {b.period} budget {b.name!r} (scope {scope}) has spent {_usd(st.spent)} so far in "
-                         f"{st.period_label}; projected {_usd(f.projected)} ({_usd(f.low)} to {_usd(f.high)}) by "
-                         f"{st.period_end} against {_usd(b.amount_usd)};{run_out} Method: {f.method}."),
-            ))
+            alerts.append(
+                Alert(
+                    rule="projected_overrun",
+                    subject=b.name,
+                    period=st.period_label,
+                    threshold=100.0,
+                    value=round(float(f.projected / b.amount_usd * 100), 2),
+                    title=(
+                        f"Budget {b.name!r} is projected to overrun: "
+                        f"{_usd(f.projected)} of {_usd(b.amount_usd)} by {st.period_end}"
+                    ),
+                    message=(
+                        f"The {kind} {b.period} budget {b.name!r} (scope {scope}) has spent {_usd(st.spent)} so far in "
+                        f"{st.period_label}; projected {_usd(f.projected)} ({_usd(f.low)} to {_usd(f.high)}) by "
+                        f"{st.period_end} against {_usd(b.amount_usd)};{run_out} Method: {f.method}."
+                    ),
+                )
+            )
     return alerts
 
 
@@ -174,8 +195,10 @@ def _circuit_alerts(now: datetime, cfg: AlertSettings, engine) -> list[Alert]:
     since = now - timedelta(minutes=cfg.circuit_lookback_minutes)
     with engine.connect() as conn:
         rows = conn.execute(
-            select(p.c.name, e.c.at, e.c.reason).select_from(e.join(p, p.c.id == e.c.provider_id))
-            .where(e.c.to_state == OPEN, e.c.at >= since, e.c.at <= now).order_by(e.c.at, e.c.id)
+            select(p.c.name, e.c.at, e.c.reason)
+            .select_from(e.join(p, p.c.id == e.c.provider_id))
+            .where(e.c.to_state == OPEN, e.c.at >= since, e.c.at <= now)
+            .order_by(e.c.at, e.c.id)
         ).all()
     first: dict[tuple[str, str], tuple] = {}
     counts: dict[tuple[str, str], int] = {}
@@ -185,11 +208,17 @@ def _circuit_alerts(now: datetime, cfg: AlertSettings, engine) -> list[Alert]:
         counts[key] = counts.get(key, 0) + 1
     return [
         Alert(
-            rule="circuit_open", subject=name, period=day, threshold=None, value=float(counts[(name, day)]),
+            rule="circuit_open",
+            subject=name,
+            period=day,
+            threshold=None,
+            value=float(counts[(name, day)]),
             title=f"Circuit of {name} opened at {row.at:%H:%M} UTC",
-            message=(f"The circuit breaker of provider {name!r} opened at {row.at:%Y-%m-%d %H:%M:%S} UTC ({row.reason}); "
-                     f"calls fall back to the next provider until it recovers. Openings in the last "
-                     f"{cfg.circuit_lookback_minutes} minutes: {counts[(name, day)]}."),
+            message=(
+                f"The circuit breaker of provider {name!r} opened at {row.at:%Y-%m-%d %H:%M:%S} UTC ({row.reason}); "
+                f"calls fall back to the next provider until it recovers. Openings in the last "
+                f"{cfg.circuit_lookback_minutes} minutes: {counts[(name, day)]}."
+            ),
             level="failure",
         )
         for (name, day), row in first.items()
@@ -200,14 +229,25 @@ def _error_rate_alerts(now: datetime, cfg: AlertSettings, engine) -> list[Alert]
     alerts = []
     for r in reliability.recent_error_rates(cfg.error_rate_minutes, now=now, engine=engine):
         if r["calls"] >= cfg.error_rate_min_calls and r["error_rate"] >= cfg.error_rate_percent:
-            alerts.append(Alert(
-                rule="error_rate", subject=r["provider"], period=now.strftime("%Y-%m-%dT%H"),
-                threshold=cfg.error_rate_percent, value=r["error_rate"],
-                title=f"{r['provider']}: {r['error_rate']:.1f}% of calls failed in the last {cfg.error_rate_minutes} minutes",
-                message=(f"{r['errors']} of {r['calls']} calls to {r['provider']!r} failed, timed out or were rate-limited "
-                         f"in the last {cfg.error_rate_minutes} minutes (threshold {cfg.error_rate_percent:g}%)."),
-                level="failure",
-            ))
+            alerts.append(
+                Alert(
+                    rule="error_rate",
+                    subject=r["provider"],
+                    period=now.strftime("%Y-%m-%dT%H"),
+                    threshold=cfg.error_rate_percent,
+                    value=r["error_rate"],
+                    title=(
+                        f"{r['provider']}: {r['error_rate']:.1f}% of calls failed "
+                        f"in the last {cfg.error_rate_minutes} minutes"
+                    ),
+                    message=(
+                        f"{r['errors']} of {r['calls']} calls to {r['provider']!r} failed, timed out "
+                        "or were rate-limited "
+                        f"in the last {cfg.error_rate_minutes} minutes (threshold {cfg.error_rate_percent:g}%)."
+                    ),
+                    level="failure",
+                )
+            )
     return alerts
 
 
@@ -219,16 +259,22 @@ def _unpriced_alerts(now: datetime, cfg: AlertSettings, engine) -> list[Alert]:
             select(p.c.name, t.c.model, func.sum(t.c.unpriced_requests).label("n"))
             .select_from(t.join(p, p.c.id == t.c.provider_id))
             .where(t.c.day >= today - timedelta(days=1), t.c.day <= today, t.c.unpriced_requests > 0)
-            .group_by(p.c.name, t.c.model).order_by(p.c.name, t.c.model)
+            .group_by(p.c.name, t.c.model)
+            .order_by(p.c.name, t.c.model)
         ).all()
     return [
         Alert(
-            rule="unpriced", subject=f"{r.name}/{r.model}", period=today.strftime("%Y-%m"), threshold=None,
+            rule="unpriced",
+            subject=f"{r.name}/{r.model}",
+            period=today.strftime("%Y-%m"),
+            threshold=None,
             value=float(r.n),
             title=f"Unpriced calls: {r.name}/{r.model}",
-            message=(f"{int(r.n)} call(s) to {r.model!r} at {r.name!r} since yesterday have no known price, so they are "
-                     f"not in the spend. Set a custom price (`llm-metrics price set --provider {r.name} --model "
-                     f"{r.model} --input ... --output ...`), then `llm-metrics reprice`."),
+            message=(
+                f"{int(r.n)} call(s) to {r.model!r} at {r.name!r} since yesterday have no known price, so they are "
+                f"not in the spend. Set a custom price (`llm-metrics price set --provider {r.name} --model "
+                f"{r.model} --input ... --output ...`), then `llm-metrics reprice`."
+            ),
             level="info",
         )
         for r in rows
@@ -252,6 +298,7 @@ def evaluate(*, now: datetime | None = None, settings: AlertSettings | None = No
 
 # -- delivery -----------------------------------------------------------------------------------
 
+
 def channel_id(url: str) -> str:
     """A stable id for a channel URL that does not reveal it (kept in the history)."""
     return hashlib.sha256(url.encode()).hexdigest()[:12]
@@ -267,8 +314,9 @@ def channel_label(url: str) -> str:
     return url.split("://", 1)[0] + "://…"
 
 
-def send(title: str, body: str, urls, *, level: str = "warning", retries: int = 3,
-         backoff_seconds: float = 0.5) -> dict[str, str | None]:
+def send(
+    title: str, body: str, urls, *, level: str = "warning", retries: int = 3, backoff_seconds: float = 0.5
+) -> dict[str, str | None]:
     """Send one notification to each URL, each tried up to ``retries`` times with back-off.
 
     Returns ``{url: None (delivered) or the error}``.
@@ -276,7 +324,8 @@ def send(title: str, body: str, urls, *, level: str = "warning", retries: int = 
     import apprise
 
     notify_type = {"info": apprise.NotifyType.INFO, "failure": apprise.NotifyType.FAILURE}.get(
-        level, apprise.NotifyType.WARNING)
+        level, apprise.NotifyType.WARNING
+    )
     outcome: dict[str, str | None] = {}
     for url in urls:
         a = apprise.Apprise()
@@ -323,12 +372,24 @@ def _insert_new(engine, alerts: list[Alert], now: datetime, channels: list[str])
     fired = []
     with engine.connect() as conn, conn.execution_options(immediate=True).begin():
         for a in alerts:
-            stmt = insert(h).values(
-                dedup_key=a.key[:300], rule=a.rule, subject=a.subject[:300], period=a.period, threshold=a.threshold,
-                value=a.value, title=a.title[:300], message=a.message, fired_at=now,
-                status="pending" if channels else "no_channels", attempts=0,
-                pending_channels=json.dumps([channel_id(u) for u in channels]) if channels else None,
-            ).on_conflict_do_nothing(index_elements=["dedup_key"])
+            stmt = (
+                insert(h)
+                .values(
+                    dedup_key=a.key[:300],
+                    rule=a.rule,
+                    subject=a.subject[:300],
+                    period=a.period,
+                    threshold=a.threshold,
+                    value=a.value,
+                    title=a.title[:300],
+                    message=a.message,
+                    fired_at=now,
+                    status="pending" if channels else "no_channels",
+                    attempts=0,
+                    pending_channels=json.dumps([channel_id(u) for u in channels]) if channels else None,
+                )
+                .on_conflict_do_nothing(index_elements=["dedup_key"])
+            )
             if conn.execute(stmt).rowcount:
                 fired.append(a)
     return fired
@@ -339,8 +400,13 @@ def _deliver_pending(engine, now: datetime, cfg: AlertSettings, result: CheckRes
     by_id = {channel_id(u): u for u in cfg.urls}
     with engine.connect() as conn:
         rows = conn.execute(
-            select(h).where(h.c.status.in_(("pending", "failed")), h.c.attempts < cfg.max_attempts,
-                            h.c.fired_at >= now - RETRY_WINDOW).order_by(h.c.id)
+            select(h)
+            .where(
+                h.c.status.in_(("pending", "failed")),
+                h.c.attempts < cfg.max_attempts,
+                h.c.fired_at >= now - RETRY_WINDOW,
+            )
+            .order_by(h.c.id)
         ).all()
     for row in rows:
         with engine.begin() as conn:  # claim it: another process checking at once skips it
@@ -350,17 +416,24 @@ def _deliver_pending(engine, now: datetime, cfg: AlertSettings, result: CheckRes
         if not claimed:
             continue
         pending = [by_id[c] for c in json.loads(row.pending_channels or "[]") if c in by_id]
-        level = {"budget_threshold": "failure" if (row.threshold or 0) >= 100 else "warning",
-                 "circuit_open": "failure", "error_rate": "failure", "unpriced": "info"}.get(row.rule, "warning")
-        outcome = send(row.title, row.message, pending, level=level, retries=cfg.retries,
-                       backoff_seconds=cfg.backoff_seconds)
+        level = {
+            "budget_threshold": "failure" if (row.threshold or 0) >= 100 else "warning",
+            "circuit_open": "failure",
+            "error_rate": "failure",
+            "unpriced": "info",
+        }.get(row.rule, "warning")
+        outcome = send(
+            row.title, row.message, pending, level=level, retries=cfg.retries, backoff_seconds=cfg.backoff_seconds
+        )
         failed = {u: err for u, err in outcome.items() if err is not None}
         for u, err in failed.items():
             result.failures.append({"title": row.title, "channel": channel_label(u), "error": err})
         values = {"pending_channels": json.dumps([channel_id(u) for u in failed]) if failed else None}
         if failed:
-            values |= {"status": "failed",
-                       "last_error": "; ".join(f"{channel_label(u)}: {err}" for u, err in failed.items())[:2000]}
+            values |= {
+                "status": "failed",
+                "last_error": "; ".join(f"{channel_label(u)}: {err}" for u, err in failed.items())[:2000],
+            }
         else:
             values |= {"status": "sent", "delivered_at": _now(None), "last_error": None}
             result.delivered += 1
@@ -368,8 +441,9 @@ def _deliver_pending(engine, now: datetime, cfg: AlertSettings, result: CheckRes
             conn.execute(update(h).where(h.c.id == row.id).values(**values))
 
 
-def check(*, now: datetime | None = None, settings: AlertSettings | None = None, engine=None,
-          deliver: bool = True) -> CheckResult:
+def check(
+    *, now: datetime | None = None, settings: AlertSettings | None = None, engine=None, deliver: bool = True
+) -> CheckResult:
     """Evaluate every rule, record the alerts that are new (once per rule, subject, threshold and
     period), send them, and retry earlier deliveries that failed.
 
@@ -393,10 +467,23 @@ def history(*, limit: int = 200, engine=None) -> pd.DataFrame:
     status, attempts, delivered_at, last_error``."""
     engine = _engine(engine)
     h = db.alert_history
-    cols = ["fired_at", "rule", "subject", "period", "threshold", "value", "title", "status", "attempts",
-            "delivered_at", "last_error"]
+    cols = [
+        "fired_at",
+        "rule",
+        "subject",
+        "period",
+        "threshold",
+        "value",
+        "title",
+        "status",
+        "attempts",
+        "delivered_at",
+        "last_error",
+    ]
     with engine.connect() as conn:
-        rows = conn.execute(select(*[h.c[c] for c in cols]).order_by(h.c.fired_at.desc(), h.c.id.desc()).limit(limit)).all()
+        rows = conn.execute(
+            select(*[h.c[c] for c in cols]).order_by(h.c.fired_at.desc(), h.c.id.desc()).limit(limit)
+        ).all()
     return pd.DataFrame([tuple(r) for r in rows], columns=cols)
 
 
@@ -426,8 +513,9 @@ def after_write(url: str) -> None:
         _hook_next = now + (cfg.interval_seconds if cfg.interval_seconds > 0 else 300)
         if cfg.interval_seconds <= 0 or not cfg.urls:
             return
-        _hook_thread = threading.Thread(target=_background_check, args=(url, cfg), name="llm-metrics-alerts",
-                                        daemon=True)
+        _hook_thread = threading.Thread(
+            target=_background_check, args=(url, cfg), name="llm-metrics-alerts", daemon=True
+        )
         _hook_thread.start()
 
 
@@ -435,9 +523,13 @@ def _background_check(url: str, cfg: AlertSettings) -> None:
     try:
         result = check(settings=cfg, engine=db.get_engine(url))
         if result.fired or result.failures:
-            log.info("alerts: %d fired, %d delivered, %d channel failure(s)", len(result.fired), result.delivered,
-                     len(result.failures))
-    except Exception:  # noqa: BLE001 - alerts never break recording
+            log.info(
+                "alerts: %d fired, %d delivered, %d channel failure(s)",
+                len(result.fired),
+                result.delivered,
+                len(result.failures),
+            )
+    except Exception:
         log.exception("llm-metrics alert check failed")
 
 

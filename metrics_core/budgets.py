@@ -29,7 +29,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import delete, func, select, update
@@ -74,8 +74,9 @@ class Budget:
             return f"tag:{self.scope_key}={self.scope_value}"
         return f"{self.scope}:{self.scope_value}"
 
-    def applies_to(self, *, provider: str | None = None, model: str | None = None,
-                   tags: Mapping[str, str] | None = None) -> bool:
+    def applies_to(
+        self, *, provider: str | None = None, model: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> bool:
         """Whether a call with these attributes counts against this budget."""
         if self.scope == "all":
             return True
@@ -87,6 +88,7 @@ class Budget:
 
 
 # -- periods ------------------------------------------------------------------------------------
+
 
 def period_bounds(period: str, day: date) -> tuple[date, date]:
     """First and last day of the ``period`` (monthly, weekly = ISO week, daily) holding ``day``."""
@@ -111,6 +113,7 @@ def period_label(period: str, start: date) -> str:
 
 
 # -- parsing and validation ---------------------------------------------------------------------
+
 
 def parse_scope(text: str | None) -> tuple[str, str | None, str | None]:
     """``all`` | ``provider:NAME`` | ``model:NAME`` | ``tag:KEY=VALUE`` -> (scope, key, value)."""
@@ -155,27 +158,42 @@ def _format_thresholds(values: Iterable[float]) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _utc_naive(now: datetime | None) -> datetime:
     if now is None:
         return _now()
-    return now.astimezone(timezone.utc).replace(tzinfo=None) if now.tzinfo else now
+    return now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
 
 
 # -- storage ------------------------------------------------------------------------------------
 
+
 def _budget(row) -> Budget:
     return Budget(
-        id=row.id, name=row.name, scope=row.scope, scope_key=row.scope_key, scope_value=row.scope_value,
-        amount_usd=_money(row.amount_usd), period=row.period, thresholds=_thresholds(row.thresholds),
+        id=row.id,
+        name=row.name,
+        scope=row.scope,
+        scope_key=row.scope_key,
+        scope_value=row.scope_value,
+        amount_usd=_money(row.amount_usd),
+        period=row.period,
+        thresholds=_thresholds(row.thresholds),
         hard=bool(row.hard),
     )
 
 
-def set_budget(*, name: str, amount_usd, scope: str = "all", period: str = "monthly",
-               thresholds=DEFAULT_THRESHOLDS, hard: bool = False, engine=None) -> Budget:
+def set_budget(
+    *,
+    name: str,
+    amount_usd,
+    scope: str = "all",
+    period: str = "monthly",
+    thresholds=DEFAULT_THRESHOLDS,
+    hard: bool = False,
+    engine=None,
+) -> Budget:
     """Create a budget, or replace the one with the same name.
 
     Args:
@@ -194,8 +212,14 @@ def set_budget(*, name: str, amount_usd, scope: str = "all", period: str = "mont
         raise ValueError(f"hard must be True or False, got {hard!r}")
     kind, key, value = parse_scope(scope)
     values = dict(
-        scope=kind, scope_key=key, scope_value=value, amount_usd=_amount(amount_usd), period=period,
-        thresholds=_format_thresholds(_thresholds(thresholds)), hard=hard, updated_at=_now(),
+        scope=kind,
+        scope_key=key,
+        scope_value=value,
+        amount_usd=_amount(amount_usd),
+        period=period,
+        thresholds=_format_thresholds(_thresholds(thresholds)),
+        hard=hard,
+        updated_at=_now(),
     )
     engine = _engine(engine)
     b = db.budgets
@@ -234,6 +258,7 @@ def delete_budget(budget: int | str, engine=None) -> bool:
 
 # -- spend from the rollups ---------------------------------------------------------------------
 
+
 def _scope_query(budget: Budget, start: date, end: date, *columns):
     if budget.scope == "tag":
         t = db.tag_costs_daily
@@ -242,7 +267,9 @@ def _scope_query(budget: Budget, start: date, end: date, *columns):
         t = db.costs_daily
         conds = []
         if budget.scope == "provider":
-            conds.append(t.c.provider_id.in_(select(db.providers.c.id).where(db.providers.c.name == budget.scope_value)))
+            conds.append(
+                t.c.provider_id.in_(select(db.providers.c.id).where(db.providers.c.name == budget.scope_value))
+            )
         elif budget.scope == "model":
             conds.append(t.c.model == budget.scope_value)
     return t, [t.c.day >= start, t.c.day <= end, *conds]
@@ -270,6 +297,7 @@ def _first_data_day(engine) -> date | None:
 
 # -- forecast -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Forecast:
     """Projected spend at the end of a period, with a range and the run-out date."""
@@ -294,9 +322,16 @@ def _mean(values: list[Decimal]) -> Decimal:
     return sum(values, ZERO) / len(values) if values else ZERO
 
 
-def forecast(daily: Mapping[date, Decimal], *, period_start: date, period_end: date, now: datetime,
-             limit: Decimal | None = None, history_start: date | None = None,
-             lookback_days: int = LOOKBACK_DAYS) -> Forecast:
+def forecast(
+    daily: Mapping[date, Decimal],
+    *,
+    period_start: date,
+    period_end: date,
+    now: datetime,
+    limit: Decimal | None = None,
+    history_start: date | None = None,
+    lookback_days: int = LOOKBACK_DAYS,
+) -> Forecast:
     """Project a period's spend from a daily series (see the module docstring for the method).
 
     Args:
@@ -318,7 +353,9 @@ def forecast(daily: Mapping[date, Decimal], *, period_start: date, period_end: d
     values = [spend.get(d, ZERO) for d in history]
 
     if len(history) >= WEEKDAY_MIN_DAYS:
-        by_weekday = {wd: _mean([v for d, v in zip(history, values, strict=True) if d.weekday() == wd]) for wd in range(7)}
+        by_weekday = {
+            wd: _mean([v for d, v in zip(history, values, strict=True) if d.weekday() == wd]) for wd in range(7)
+        }
         method = f"weekday-aware mean of the last {len(history)} complete days"
 
         def rate(d: date) -> Decimal:
@@ -335,7 +372,11 @@ def forecast(daily: Mapping[date, Decimal], *, period_start: date, period_end: d
             return flat
 
     # range factors: week-to-week swings (or day-to-day with under two whole weeks)
-    weeks = [sum(values[len(values) - 7 * (k + 1): len(values) - 7 * k], ZERO) for k in range(4) if 7 * (k + 1) <= len(values)]
+    weeks = [
+        sum(values[len(values) - 7 * (k + 1) : len(values) - 7 * k], ZERO)
+        for k in range(4)
+        if 7 * (k + 1) <= len(values)
+    ]
     spread = weeks if len(weeks) >= 2 else values
     mean_spread = _mean(spread)
     if len(spread) >= 2 and mean_spread > 0:
@@ -343,8 +384,13 @@ def forecast(daily: Mapping[date, Decimal], *, period_start: date, period_end: d
     else:
         low_f = high_f = Decimal(1)
 
-    spent = sum((spend.get(period_start + timedelta(days=i), ZERO)
-                 for i in range((min(today, period_end) - period_start).days + 1)), ZERO)
+    spent = sum(
+        (
+            spend.get(period_start + timedelta(days=i), ZERO)
+            for i in range((min(today, period_end) - period_start).days + 1)
+        ),
+        ZERO,
+    )
     expected: dict[date, Decimal] = {}
     if today <= period_end:
         expected[today] = rate(today) * rest_of_today
@@ -368,12 +414,19 @@ def forecast(daily: Mapping[date, Decimal], *, period_start: date, period_end: d
         days.append({"date": d, "actual": actual, "projected": projected})
         d += timedelta(days=1)
     return Forecast(
-        spent=spent, projected=spent + remaining, low=spent + remaining * low_f, high=spent + remaining * high_f,
-        limit=limit, run_out_date=run_out, method=method, days=days,
+        spent=spent,
+        projected=spent + remaining,
+        low=spent + remaining * low_f,
+        high=spent + remaining * high_f,
+        limit=limit,
+        run_out_date=run_out,
+        method=method,
+        days=days,
     )
 
 
 # -- status ---------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BudgetStatus:
@@ -417,13 +470,21 @@ class BudgetStatus:
         """Plain values for tables and JSON (money as float)."""
         f = self.forecast
         return {
-            "name": self.budget.name, "scope": self.budget.scope_label, "period": self.budget.period,
-            "period_label": self.period_label, "kind": "hard" if self.budget.hard else "soft",
-            "amount_usd": float(self.budget.amount_usd), "spent_usd": float(self.spent),
-            "percent": round(float(self.percent), 1), "state": self.state,
-            "projected_usd": float(f.projected), "projected_low_usd": float(f.low), "projected_high_usd": float(f.high),
+            "name": self.budget.name,
+            "scope": self.budget.scope_label,
+            "period": self.budget.period,
+            "period_label": self.period_label,
+            "kind": "hard" if self.budget.hard else "soft",
+            "amount_usd": float(self.budget.amount_usd),
+            "spent_usd": float(self.spent),
+            "percent": round(float(self.percent), 1),
+            "state": self.state,
+            "projected_usd": float(f.projected),
+            "projected_low_usd": float(f.low),
+            "projected_high_usd": float(f.high),
             "run_out_date": f.run_out_date.isoformat() if f.run_out_date else None,
-            "thresholds": _format_thresholds(self.budget.thresholds), "unpriced_requests": self.unpriced_requests,
+            "thresholds": _format_thresholds(self.budget.thresholds),
+            "unpriced_requests": self.unpriced_requests,
         }
 
 
@@ -434,12 +495,19 @@ def budget_status(budget: Budget, *, now: datetime | None = None, engine=None) -
     today = now.date()
     start, end = period_bounds(budget.period, today)
     series = daily_spend(budget, min(start, today - timedelta(days=LOOKBACK_DAYS)), min(end, today), engine)
-    fc = forecast(series, period_start=start, period_end=end, now=now, limit=budget.amount_usd,
-                  history_start=_first_data_day(engine))
+    fc = forecast(
+        series,
+        period_start=start,
+        period_end=end,
+        now=now,
+        limit=budget.amount_usd,
+        history_start=_first_data_day(engine),
+    )
     with engine.connect() as conn:
         unpriced = _unpriced(conn, budget, start, min(end, today))
-    return BudgetStatus(budget=budget, period_start=start, period_end=end, spent=fc.spent,
-                        unpriced_requests=unpriced, forecast=fc)
+    return BudgetStatus(
+        budget=budget, period_start=start, period_end=end, spent=fc.spent, unpriced_requests=unpriced, forecast=fc
+    )
 
 
 def statuses(*, now: datetime | None = None, engine=None) -> list[BudgetStatus]:
@@ -464,6 +532,7 @@ def period_spend(budget: Budget, start: date, end: date, engine=None) -> list[tu
 
 # -- enforcement ----------------------------------------------------------------------------------
 
+
 def _spent_now(budget: Budget, engine, today: date) -> Decimal:
     start, end = period_bounds(budget.period, today)
     t, conds = _scope_query(budget, start, min(end, today))
@@ -477,8 +546,14 @@ def _hard_budgets(engine) -> list[Budget]:
     return [_budget(r) for r in rows]
 
 
-def check_budget(*, provider: str | None = None, model: str | None = None, tags: Mapping[str, str] | None = None,
-                 now: datetime | None = None, engine=None) -> None:
+def check_budget(
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    engine=None,
+) -> None:
     """Raise ``BudgetExceeded`` if a hard budget covering this call is spent; else return None.
 
     A call is covered by every ``all`` budget and by the provider, model and tag budgets that
@@ -502,8 +577,12 @@ def check_budget(*, provider: str | None = None, model: str | None = None, tags:
             continue
         spent = _spent_now(budget, engine, today)
         if spent >= budget.amount_usd:
-            raise BudgetExceeded(budget.name, spent, budget.amount_usd,
-                                 period_label(budget.period, period_bounds(budget.period, today)[0]))
+            raise BudgetExceeded(
+                budget.name,
+                spent,
+                budget.amount_usd,
+                period_label(budget.period, period_bounds(budget.period, today)[0]),
+            )
 
 
 def _local_providers(engine) -> set[str]:
@@ -516,7 +595,11 @@ def blocked_providers(*, tags: Mapping[str, str] | None = None, now: datetime | 
     """Remote providers whose traffic a spent hard budget stops (``all``, provider, or matching tag
     scope); ``pick_provider`` skips them. Model budgets block in ``check_budget`` only."""
     engine = engine if engine is not None else db.get_engine()
-    hard = [b for b in _hard_budgets(engine) if b.scope in ("all", "provider") or (b.scope == "tag" and b.applies_to(tags=tags))]
+    hard = [
+        b
+        for b in _hard_budgets(engine)
+        if b.scope in ("all", "provider") or (b.scope == "tag" and b.applies_to(tags=tags))
+    ]
     if not hard:
         return set()
     today = _utc_naive(now).date()

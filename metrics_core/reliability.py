@@ -8,7 +8,7 @@ last minutes: both small and served by the timestamp index).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import and_, case, func, select
@@ -22,8 +22,8 @@ ERROR_CHARS = 120  # errors are grouped by their first characters
 
 
 def _naive_now(now: datetime | None) -> datetime:
-    now = now or datetime.now(timezone.utc)
-    return now.astimezone(timezone.utc).replace(tzinfo=None) if now.tzinfo else now
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
 
 
 def _bounds(window: Window) -> tuple[datetime, datetime]:
@@ -48,7 +48,9 @@ def availability(*, window: Window, now: datetime | None = None, engine=None) ->
             )
         }
         events = conn.execute(
-            select(e.c.provider_id, e.c.at, e.c.to_state).where(and_(e.c.at >= start, e.c.at < end)).order_by(e.c.at, e.c.id)
+            select(e.c.provider_id, e.c.at, e.c.to_state)
+            .where(and_(e.c.at >= start, e.c.at < end))
+            .order_by(e.c.at, e.c.id)
         ).all()
     span = max((end - start).total_seconds(), 0.0)
     rows = []
@@ -62,12 +64,14 @@ def availability(*, window: Window, now: datetime | None = None, engine=None) ->
             state, since = ev.to_state, ev.at
         if state == OPEN and end > since:
             open_s += (end - since).total_seconds()
-        rows.append({
-            "provider": name,
-            "availability_pct": round((1 - open_s / span) * 100, 3) if span else 100.0,
-            "openings": openings,
-            "open_minutes": round(open_s / 60, 1),
-        })
+        rows.append(
+            {
+                "provider": name,
+                "availability_pct": round((1 - open_s / span) * 100, 3) if span else 100.0,
+                "openings": openings,
+                "open_minutes": round(open_s / 60, 1),
+            }
+        )
     return pd.DataFrame(rows, columns=["provider", "availability_pct", "openings", "open_minutes"])
 
 
@@ -102,7 +106,8 @@ def error_classes(*, window: Window, engine=None) -> pd.DataFrame:
             select(p.c.name.label("provider"), r.c.status, func.count().label("count"))
             .select_from(r.join(p, p.c.id == r.c.provider_id))
             .where(r.c.timestamp >= start, r.c.timestamp < end, r.c.status.in_(ERROR_STATUSES))
-            .group_by(p.c.name, r.c.status).order_by(p.c.name, r.c.status)
+            .group_by(p.c.name, r.c.status)
+            .order_by(p.c.name, r.c.status)
         ).all()
     return pd.DataFrame([tuple(row) for row in rows], columns=["provider", "status", "count"])
 
@@ -122,12 +127,18 @@ def recent_error_rates(minutes: int, *, now: datetime | None = None, engine=None
             )
             .select_from(r.join(p, p.c.id == r.c.provider_id))
             .where(r.c.timestamp >= since, r.c.status != "cancelled")
-            .group_by(p.c.name).order_by(p.c.name)
+            .group_by(p.c.name)
+            .order_by(p.c.name)
         ).all()
     return [
-        {"provider": row.provider, "calls": int(row.calls), "errors": int(row.errors),
-         "error_rate": round(int(row.errors) / int(row.calls) * 100, 2)}
-        for row in rows if row.calls
+        {
+            "provider": row.provider,
+            "calls": int(row.calls),
+            "errors": int(row.errors),
+            "error_rate": round(int(row.errors) / int(row.calls) * 100, 2),
+        }
+        for row in rows
+        if row.calls
     ]
 
 
@@ -144,4 +155,3 @@ def daily_availability(*, window: Window, now: datetime | None = None, engine=No
     if not frames:
         return pd.DataFrame(columns=["date", "provider", "availability_pct"])
     return pd.concat(frames, ignore_index=True)
-
