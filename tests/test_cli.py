@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from metrics_core import queries, record_request
+from metrics_core.migrations import head_revision
 
 
 def cli(*args, cwd=None, env=None):
@@ -24,14 +25,14 @@ def test_migrate_prints_every_table_with_its_row_count(tmp_path):
     env = {"LLM_METRICS_DB_URL": ""}  # the default: data/metrics.db under the working directory
     first = cli("migrate", cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr
-    assert "✓ Migration applied successfully (empty -> 0001)" in first.stdout
+    assert f"✓ Migration applied successfully (empty -> {head_revision()})" in first.stdout
     assert "  - llm_providers (4 rows)" in first.stdout
     assert "  - llm_provider_health (4 rows)" in first.stdout
     assert "  - llm_requests (0 rows)" in first.stdout
     assert "  - llm_costs_daily (0 rows)" in first.stdout
     assert (tmp_path / "data" / "metrics.db").exists()
     again = cli("migrate", cwd=tmp_path, env=env)
-    assert again.returncode == 0 and "✓ Schema is up to date (revision 0001)" in again.stdout
+    assert again.returncode == 0 and f"✓ Schema is up to date (revision {head_revision()})" in again.stdout
 
 
 def test_demo_summary_and_refusal_to_mix_demo_into_real_data(metrics_db):

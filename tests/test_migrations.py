@@ -17,6 +17,8 @@ EXPECTED_TABLES = {
     "llm_circuit_events",
     "llm_price_overrides",
     "llm_recorder_faults",
+    "llm_budgets",
+    "llm_alert_history",
 }
 
 
