@@ -390,7 +390,7 @@ def _insert_new(engine, alerts: list[Alert], now: datetime, channels: list[str])
                 )
                 .on_conflict_do_nothing(index_elements=["dedup_key"])
             )
-            if conn.execute(stmt).rowcount:
+            if conn.execute(stmt.returning(h.c.id)).first() is not None:  # None: it fired before
                 fired.append(a)
     return fired
 
