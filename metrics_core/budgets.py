@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+import pandas as pd
 from sqlalchemy import delete, func, select, update
 
 from . import db
@@ -612,3 +613,17 @@ def blocked_providers(*, tags: Mapping[str, str] | None = None, now: datetime | 
     if any(b.scope != "provider" for b in spent):
         return remote
     return remote & {b.scope_value for b in spent}
+
+
+def forecast_frame(status: BudgetStatus) -> pd.DataFrame:
+    """The forecast's days for a chart: ``date``, ``series`` (``actual`` | ``projected`` | ``limit``),
+    ``usd`` (cumulative spend, as float)."""
+    rows = []
+    for d in status.forecast.days:
+        day = pd.Timestamp(d["date"])
+        if d["actual"] is not None:
+            rows.append({"date": day, "series": "actual", "usd": float(d["actual"])})
+        if d["projected"] is not None:
+            rows.append({"date": day, "series": "projected", "usd": float(d["projected"])})
+        rows.append({"date": day, "series": "limit", "usd": float(status.budget.amount_usd)})
+    return pd.DataFrame(rows, columns=["date", "series", "usd"])
