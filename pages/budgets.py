@@ -9,8 +9,10 @@ st.title("Budgets")
 
 statuses = budgets.statuses()
 if not statuses:
-    st.info("No budgets yet. Add one below, or from the command line: "
-            "`llm-metrics budget set team --amount 100 [--provider claude | --tag project=search] [--hard]`.")
+    st.info(
+        "No budgets yet. Add one below, or from the command line: "
+        "`llm-metrics budget set team --amount 100 [--provider claude | --tag project=search] [--hard]`."
+    )
 else:
     table = [s.as_dict() for s in statuses]
     for row in table:
