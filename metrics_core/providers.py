@@ -164,8 +164,9 @@ def reset_circuit(provider: int | str, engine=None) -> dict:
     return get_provider(pid, engine)
 
 
-def pick_provider(*, provider_type: str | None = None, exclude: tuple[str, ...] = (), engine=None,
-                  tags: dict[str, str] | None = None) -> dict | None:
+def pick_provider(
+    *, provider_type: str | None = None, exclude: tuple[str, ...] = (), engine=None, tags: dict[str, str] | None = None
+) -> dict | None:
     """The highest-priority provider that is enabled, available and not stopped by a spent hard
     budget (None if there is none), so traffic falls back to local models.
 

@@ -516,7 +516,7 @@ def _after_write_hook(url: str) -> None:
         from .alerts import after_write
 
         after_write(url)
-    except Exception:  # noqa: BLE001 - alerts never break recording
+    except Exception:  # alerts never break recording
         log.exception("llm-metrics after-write hook failed")
 
 
