@@ -21,7 +21,10 @@ Channels are apprise URLs (``json://``, ``slack://``, ``mailto://``, ``discord:/
 ``$LLM_METRICS_ALERTS_FILE`` (``urls = [...]`` plus the rule settings of ``AlertSettings``). Each
 channel is tried ``retries`` times with back-off; channels that still fail stay pending in the
 history row (status ``failed``, the error kept) and are tried again by the next checks, up to
-``max_attempts`` deliveries. Without channels an alert is still recorded (status ``no_channels``).
+``max_attempts`` deliveries. A check claims a row before sending it (``attempts`` compared and
+bumped, status ``sending``), so two checks running at once never send the same alert twice; a claim
+older than ``SENDING_TIMEOUT`` (its process died) is taken over. Without channels an alert is still
+recorded (status ``no_channels``).
 
 ``llm-metrics alerts check`` runs a check (for cron). The recorder's writer calls ``after_write``
 after each stored batch: at most every ``$LLM_METRICS_ALERT_INTERVAL`` seconds (default 60; 0 = off)
@@ -42,7 +45,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from . import budgets, db, reliability
 from .health import OPEN
@@ -55,6 +58,7 @@ ENV_URLS = "LLM_METRICS_ALERT_URLS"
 ENV_FILE = "LLM_METRICS_ALERTS_FILE"
 ENV_INTERVAL = "LLM_METRICS_ALERT_INTERVAL"
 RETRY_WINDOW = timedelta(days=1)  # failed deliveries older than this are not retried
+SENDING_TIMEOUT = timedelta(minutes=10)  # a delivery in flight longer than this is taken over
 
 
 @dataclass(frozen=True)
@@ -398,20 +402,23 @@ def _insert_new(engine, alerts: list[Alert], now: datetime, channels: list[str])
 def _deliver_pending(engine, now: datetime, cfg: AlertSettings, result: CheckResult) -> None:
     h = db.alert_history
     by_id = {channel_id(u): u for u in cfg.urls}
+    stale = _now(None) - SENDING_TIMEOUT  # a 'sending' row older than this lost its process
     with engine.connect() as conn:
         rows = conn.execute(
             select(h)
             .where(
-                h.c.status.in_(("pending", "failed")),
+                or_(h.c.status.in_(("pending", "failed")), and_(h.c.status == "sending", h.c.claimed_at < stale)),
                 h.c.attempts < cfg.max_attempts,
                 h.c.fired_at >= now - RETRY_WINDOW,
             )
             .order_by(h.c.id)
         ).all()
     for row in rows:
-        with engine.begin() as conn:  # claim it: another process checking at once skips it
+        with engine.begin() as conn:  # claim it: a check running at the same time skips it
             claimed = conn.execute(
-                update(h).where(h.c.id == row.id, h.c.attempts == row.attempts).values(attempts=row.attempts + 1)
+                update(h)
+                .where(h.c.id == row.id, h.c.attempts == row.attempts)
+                .values(attempts=row.attempts + 1, status="sending", claimed_at=_now(None))
             ).rowcount
         if not claimed:
             continue

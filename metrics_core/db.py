@@ -299,8 +299,9 @@ alert_history = Table(
     Column("title", String(300), nullable=False),
     Column("message", Text, nullable=False),
     Column("fired_at", DateTime, nullable=False),
-    Column("status", String(20), nullable=False),  # pending | sent | failed | no_channels
+    Column("status", String(20), nullable=False),  # pending | sending | sent | failed | no_channels
     Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_at", DateTime),  # when a check took it for delivery (status 'sending')
     Column("pending_channels", Text),  # JSON list of channel ids not yet delivered to
     Column("delivered_at", DateTime),
     Column("last_error", Text),

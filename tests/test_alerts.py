@@ -266,3 +266,22 @@ def test_a_failing_hook_never_reaches_the_caller(engine, monkeypatch):
     flush()
     with engine.connect() as conn:
         assert conn.execute(db.requests.select()).all()
+
+
+def test_overlapping_checks_deliver_once(engine, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    slow = Receiver(delay=1.0)
+    try:
+        budgets.set_budget(name="cap", amount_usd="0.01", thresholds="100", engine=engine)
+        spend(1, datetime.now(UTC) - timedelta(minutes=5))
+        cfg = settings(slow.url)
+        first = threading.Thread(target=alerts.check, kwargs={"settings": cfg, "engine": engine})
+        first.start()
+        time.sleep(0.4)  # the first check has recorded the alert and is waiting on the channel
+        second = alerts.check(settings=cfg, engine=engine)
+        first.join()
+        assert second.fired == [] and second.delivered == 0
+        assert len(slow.bodies) == 1
+        assert alerts.history(engine=engine)["status"].tolist() == ["sent"]
+    finally:
+        slow.close()

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("fired_at", sa.DateTime, nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("claimed_at", sa.DateTime),
         sa.Column("pending_channels", sa.Text),
         sa.Column("delivered_at", sa.DateTime),
         sa.Column("last_error", sa.Text),
