@@ -196,6 +196,15 @@ DEFAULT_PROVIDERS = (
 _engines: dict[str, Engine] = {}
 _engines_pid = os.getpid()
 _lock = threading.Lock()
+_inherited: list[Engine] = []  # a forked child's copies of its parent's engines
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it when the process forked
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _prepare_sqlite_path(url) -> None:
@@ -244,6 +253,9 @@ def get_engine(url: str | None = None) -> Engine:
     url = url or settings().db_url
     with _lock:
         if _engines_pid != os.getpid():  # after fork: never share connections with the parent
+            # ...nor close them: closing an inherited SQLite connection touches the parent's locks
+            # and WAL state, so the child keeps those objects, unused, until it exits
+            _inherited.extend(_engines.values())
             _engines.clear()
             _engines_pid = os.getpid()
         engine = _engines.get(url)

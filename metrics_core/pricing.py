@@ -11,10 +11,11 @@ Rules, in order:
 OpenTelemetry semantics, and genai-prices' ``input_tokens``). Reasoning tokens are part of
 ``completion_tokens`` and priced as output.
 
-genai-prices takes ~100 µs per call, too slow for the writer's batches. ``Pricer`` therefore
-resolves each (provider, model, minute) once into linear per-token coefficients *measured with
-genai-prices itself*, and uses them while the usage stays below the model's first long-context
-tier; anything else goes through genai-prices directly. A property test checks both agree.
+genai-prices takes ~100 µs per call, too slow for the writer's batches. ``catalog_price`` therefore
+resolves each price period of a (provider, model) once into linear per-token coefficients *measured
+with genai-prices itself*, and uses them while the usage stays below the model's first long-context
+tier; anything else goes through genai-prices directly. ``Pricer`` (the writer's) also caches the
+lookup per minute of call time. A property test checks both agree with genai-prices.
 """
 
 from __future__ import annotations
@@ -193,6 +194,78 @@ def catalog_price(pricing_provider: str | None, model: str, usage: TokenUsage, t
         return genai_price(pricing_provider, model, usage, timestamp)
     except LookupError:
         return None
+
+
+def _minute_aligned(pricing_provider: str, model: str) -> bool:
+    """True when every price period of the model starts and ends on a whole minute (UTC)."""
+    info = _model_info(pricing_provider, model)
+    if info is None or isinstance(info.prices, _gp_types.ModelPrice):
+        return True
+    for conditional in info.prices:
+        constraint = conditional.constraint
+        if constraint is None or isinstance(constraint, _gp_types.StartDateConstraint):
+            continue
+        if not isinstance(constraint, _gp_types.TimeOfDateConstraint):
+            return False  # a kind of constraint this module does not know: no caching
+        for t in (constraint.start_time, constraint.end_time):
+            offset = t.utcoffset()
+            if t.second or t.microsecond or (offset is not None and offset.seconds % 60):
+                return False
+    return True
+
+
+_UNSET = object()
+
+
+class Pricer:
+    """``catalog_price`` for many calls in a row, as the writer needs it.
+
+    The linear coefficients of a (provider, model) are looked up once per minute of call time
+    (genai-prices' price periods start on whole dates or whole minutes of the day; a model with any
+    other constraint is looked up for every call), and the cost is computed inline. The result is
+    the Decimal ``catalog_price`` returns for the same call.
+    """
+
+    def __init__(self) -> None:
+        self._coefficients: dict[tuple, _Linear | None] = {}
+        self._aligned: dict[tuple[str, str], bool] = {}
+
+    def catalog(
+        self, pricing_provider: str | None, model: str, at: str, pt: int, ct: int, cr: int, cw: int, rt: int = 0
+    ) -> Decimal | None:
+        """The catalog price of a call at ``at`` (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``); None if unknown."""
+        if not pricing_provider:
+            return None
+        key = (pricing_provider, model, at[:16])
+        linear = self._coefficients.get(key, _UNSET)
+        if linear is _UNSET:
+            linear = self._lookup(pricing_provider, model, at, key)
+        if linear is None:
+            return None
+        limit = linear.limit
+        if limit is None or (pt <= limit and ct <= limit):
+            # the same expression as _Linear.cost; zero cache terms are left out (same value)
+            if cr or cw:
+                return (
+                    linear.base
+                    + (pt - cr - cw) * linear.uncached
+                    + cr * linear.cache_read
+                    + cw * linear.cache_write
+                    + ct * linear.output
+                )
+            return linear.base + pt * linear.uncached + ct * linear.output
+        return catalog_price(pricing_provider, model, TokenUsage(pt, ct, cr, cw, rt), datetime.fromisoformat(at))
+
+    def _lookup(self, pricing_provider: str, model: str, at: str, key: tuple) -> _Linear | None:
+        aligned = self._aligned.get(key[:2])
+        if aligned is None:
+            aligned = self._aligned[key[:2]] = _minute_aligned(pricing_provider, model)
+        linear = _linear(pricing_provider, model, _aware(datetime.fromisoformat(at)))
+        if aligned:
+            if len(self._coefficients) > 100_000:
+                self._coefficients.clear()
+            self._coefficients[key] = linear
+        return linear
 
 
 def price_call(

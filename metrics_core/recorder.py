@@ -24,23 +24,33 @@ import json
 import logging
 import math
 import os
+import signal
 import socket
 import threading
 import time
-from collections import defaultdict, deque
-from datetime import UTC, datetime
+from collections import Counter, deque
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import reduce
+from itertools import repeat
+from operator import add, is_
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from . import db, health, rollup
+from . import db, health, latency, rollup
 from .config import settings
-from .pricing import PriceOverride, TokenUsage, price_call, reference_cost
+from .errors import DatabaseUnavailable
+from .pricing import PriceOverride, Pricer, TokenUsage
 from .redact import clean_error
 
 log = logging.getLogger("metrics_core")
 
+#: characters of an error message kept on the caller's side beyond LLM_METRICS_ERROR_MAX_CHARS: the writer
+#: redacts before it truncates, and a secret that starts inside the stored part is matched whole if it
+#: is shorter than this
+ERROR_MARGIN = 4096
 STATUSES = ("success", "failed", "timeout", "rate_limited", "cancelled")
 _STATUS_SET = frozenset(STATUSES)
 _TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
@@ -181,8 +191,12 @@ def record_request(
         time_to_first_token_seconds = _seconds("time_to_first_token_seconds", time_to_first_token_seconds)
     if endpoint is not None and (not isinstance(endpoint, str) or len(endpoint) > MAX_ENDPOINT):
         raise ValueError(f"endpoint must be a string of at most {MAX_ENDPOINT} characters or None, got {endpoint!r}")
-    if error_message is not None and not isinstance(error_message, str):
-        error_message = str(error_message)
+    writer = _writer or _start_writer()
+    if error_message is not None:
+        if error_message.__class__ is not str:
+            error_message = str(error_message)
+        if len(error_message) > writer.error_max_chars + ERROR_MARGIN:  # bounded, redacted by the writer
+            error_message = error_message[: writer.error_max_chars + ERROR_MARGIN]
     if tags is not None:
         tags = _tags(tags)
     if timestamp is not None and (
@@ -206,34 +220,38 @@ def record_request(
         timestamp,
         time.time(),
     )
-    writer = _writer or _start_writer()
     if sync or (sync is None and writer.sync):
         writer.write_now(item)
     else:
         writer.put(item)
 
 
-def _utc_naive(timestamp: datetime | None, fallback: float) -> datetime:
-    if timestamp is None:
-        return datetime.fromtimestamp(fallback, UTC).replace(tzinfo=None)
-    return timestamp.astimezone(UTC).replace(tzinfo=None)
-
-
 class _ProviderCache:
-    """Provider name -> (id, provider_type, pricing_provider), registering unknown names."""
+    """Provider name -> (id, provider_type, pricing_provider), registering unknown names.
+
+    Names read or registered inside a transaction are kept only once it commits (``commit()``): a
+    rolled-back registration must not leave an id behind that no row has.
+    """
 
     def __init__(self) -> None:
         self.by_name: dict[str, tuple[int, str, str | None]] = {}
+        self.pending: dict[str, tuple[int, str, str | None]] = {}
 
     def resolve(self, conn, names: set[str], now: datetime) -> dict[str, tuple[int, str, str | None]]:
+        self.pending = {}
         missing = names - self.by_name.keys()
-        if missing:
-            self._load(conn, missing)
-            still = missing - self.by_name.keys()
-            if still:
-                register_providers(conn, still, now)
-                self._load(conn, still)
-        return self.by_name
+        if not missing:
+            return self.by_name
+        self._load(conn, missing)
+        still = missing - self.pending.keys()
+        if still:
+            register_providers(conn, still, now)
+            self._load(conn, still)
+        return {**self.by_name, **self.pending}
+
+    def commit(self) -> None:
+        self.by_name.update(self.pending)
+        self.pending = {}
 
     def _load(self, conn, names) -> None:
         p = db.providers
@@ -241,7 +259,7 @@ class _ProviderCache:
             select(p.c.id, p.c.name, p.c.provider_type, p.c.pricing_provider).where(p.c.name.in_(names))
         )
         for row in rows:
-            self.by_name[row.name] = (row.id, row.provider_type, row.pricing_provider)
+            self.pending[row.name] = (row.id, row.provider_type, row.pricing_provider)
 
 
 def register_providers(conn, names, now: datetime) -> None:
@@ -288,81 +306,272 @@ def load_overrides(conn) -> dict[tuple[str, str], PriceOverride]:
     return result
 
 
-def write_batch(engine, items: list[tuple], providers: _ProviderCache, overrides_state: dict) -> None:
-    """Write queued items in one transaction: raw rows, rollups, circuit breakers."""
+# llm_requests columns, in the order write_batch builds each row's values
+_COLUMNS = (
+    "timestamp",
+    "provider_id",
+    "model",
+    "status",
+    "endpoint",
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "duration_ms",
+    "ttft_ms",
+    "cost_usd",
+    "reference_cost_usd",
+    "price_source",
+    "error_message",
+    "tags",
+)
+_SQLITE_INSERT = f"INSERT INTO llm_requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_UTC = UTC
+_from_ts = datetime.fromtimestamp
+_SOURCE_LOCAL, _SOURCE_OVERRIDE, _SOURCE_GENAI, _SOURCE_UNPRICED = "local", "override", "genai-prices", "unpriced"
+_ZERO = Decimal(0)
+_tags_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode  # json.dumps(tags, same options)
+
+
+def write_batch(
+    engine, items: list[tuple], providers: _ProviderCache, overrides_state: dict, pricer: Pricer | None = None
+) -> None:
+    """Write queued items in one transaction: raw rows, rollups, circuit breakers.
+
+    The per-row work is one pass that prices each call (``pricing.Pricer``), builds the row's values
+    and groups the rows by (day, provider, model) and by tags; the rollup measures are then summed
+    per group column by column (``rollup.aggregate`` gives the same figures from raw rows, and
+    ``rebuild`` uses it). SQLite rows go straight to the driver's ``executemany``.
+    """
     cfg = settings()
-    now = datetime.now(UTC).replace(tzinfo=None)
+    pricer = pricer or Pricer()
+    now = datetime.now(_UTC).replace(tzinfo=None)
     with engine.connect() as conn, conn.execution_options(immediate=True).begin():
         if overrides_state.get("loaded_at", 0) < time.monotonic() - OVERRIDES_TTL:
             # price overrides and provider types (local/remote) changed elsewhere apply within the TTL
             overrides_state["map"] = load_overrides(conn)
             overrides_state["loaded_at"] = time.monotonic()
             providers.by_name.clear()
-        overrides = overrides_state["map"]
         known = providers.resolve(conn, {it[0] for it in items}, now)
-        ref_provider, ref_model, max_chars = cfg.reference_provider, cfg.reference_model, cfg.error_max_chars
-        rows = []
-        for name, model, status, endpoint, pt, ct, cr, cw, rt, dur, ttft, err, tags, ts, t0 in items:
-            provider_id, provider_type, pricing_provider = known[name]
-            at = _utc_naive(ts, t0)
-            usage = TokenUsage(pt, ct, cr, cw, rt)
+        sqlite = conn.dialect.name == "sqlite"
+        values, groups, tag_groups = _prepare(items, known, overrides_state["map"], pricer, cfg, sqlite)
+        agg, all_ok = _aggregate(groups, tag_groups)
+        if sqlite:
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                cursor.executemany(_SQLITE_INSERT, values)
+            finally:
+                cursor.close()
+        else:
+            conn.execute(
+                db.requests.insert(),
+                [dict(zip(_COLUMNS, (datetime.fromisoformat(v[0]), *v[1:]), strict=True)) for v in values],
+            )
+        rollup.add(conn, agg)
+        _apply_health(conn, groups, all_ok, values, now)
+    providers.commit()
+
+
+def _prepare(items, known, overrides, pricer: Pricer, cfg, sqlite: bool):
+    """Each item's llm_requests values, and its rollup inputs grouped by (day, provider, model [, tags])."""
+    catalog = pricer.catalog
+    ref_provider, ref_model, max_chars = cfg.reference_provider, cfg.reference_model, cfg.error_max_chars
+    values = []
+    groups: dict[tuple, tuple[list, list]] = {}  # (day, provider id, model) -> (measure inputs, timestamps)
+    tag_groups: dict[tuple, list] = {}  # (day, provider id, model, tags json) -> measure inputs
+    tags_text: dict[tuple, str] = {}  # tags items -> their JSON
+    seconds: dict[int, str] = {}  # whole epoch second -> "YYYY-MM-DD HH:MM:SS"
+    for name, model, status, endpoint, pt, ct, cr, cw, rt, dur, ttft, err, tags, ts, t0 in items:
+        pid, provider_type, pricing_provider = known[name]
+        if ts is None and t0 >= 0:
+            # what datetime.fromtimestamp(t0, UTC) gives, to the microsecond (its own half-even rounding)
+            whole = int(t0)
+            micro = round((t0 - whole) * 1e6)
+            if micro >= 1_000_000:
+                whole, micro = whole + 1, micro - 1_000_000
+            second = seconds.get(whole)
+            if second is None:
+                second = seconds[whole] = _from_ts(whole, _UTC).isoformat(" ")[:19]
+            at = f"{second}.{micro:06d}"
+        else:
+            at = (_from_ts(t0, _UTC) if ts is None else ts.astimezone(_UTC)).isoformat(" ", "microseconds")[:26]
+        if provider_type == "local":
+            cost, source = _ZERO, _SOURCE_LOCAL
+        else:
             override = (overrides.get((name, model)) or overrides.get(("*", model))) if overrides else None
-            price = price_call(
-                provider_type=provider_type,
-                pricing_provider=pricing_provider,
-                model=model,
-                usage=usage,
-                timestamp=at,
-                override=override,
+            if override is not None:
+                cost, source = override.cost(TokenUsage(pt, ct, cr, cw, rt)), _SOURCE_OVERRIDE
+            else:
+                cost = catalog(pricing_provider, model, at, pt, ct, cr, cw, rt)
+                source = _SOURCE_UNPRICED if cost is None else _SOURCE_GENAI
+        ref = catalog(ref_provider, ref_model, at, pt, ct, cr, cw, rt)
+        if dur is not None:
+            dur = dur * 1000.0
+        if ttft is not None:
+            ttft = ttft * 1000.0
+        if err is not None:
+            err = clean_error(err, max_chars)
+        key = (at[:10], pid, model)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = ([], [])
+        measure_input = (status, pt, ct, cr, cw, rt, cost, ref, dur, ttft)
+        group[0].append(measure_input)
+        group[1].append(at)
+        if tags:
+            tags_items = tuple(tags.items())
+            tags = tags_text.get(tags_items)
+            if tags is None:
+                tags = tags_text[tags_items] = _tags_json(dict(tags_items))
+            tag_key = (*key, tags)
+            tag_group = tag_groups.get(tag_key)
+            if tag_group is None:
+                tag_groups[tag_key] = [measure_input]
+            else:
+                tag_group.append(measure_input)
+        else:
+            tags = None
+        if sqlite:  # SQLAlchemy's SQLite types store money as REAL
+            values.append(
+                (
+                    at,
+                    pid,
+                    model,
+                    status,
+                    endpoint,
+                    pt,
+                    ct,
+                    cr,
+                    cw,
+                    rt,
+                    dur,
+                    ttft,
+                    None if cost is None else float(cost),
+                    None if ref is None else float(ref),
+                    source,
+                    err,
+                    tags,
+                )
             )
-            rows.append(
-                {
-                    "timestamp": at,
-                    "provider_id": provider_id,
-                    "model": model,
-                    "status": status,
-                    "endpoint": endpoint,
-                    "prompt_tokens": pt,
-                    "completion_tokens": ct,
-                    "cache_read_tokens": cr,
-                    "cache_write_tokens": cw,
-                    "reasoning_tokens": rt,
-                    "duration_ms": None if dur is None else dur * 1000.0,
-                    "ttft_ms": None if ttft is None else ttft * 1000.0,
-                    "cost_usd": price.cost_usd,
-                    "reference_cost_usd": reference_cost(usage, at, provider=ref_provider, model=ref_model),
-                    "price_source": price.source,
-                    "error_message": None if err is None else clean_error(err, max_chars),
-                    "tags": json.dumps(tags, sort_keys=True, ensure_ascii=False) if tags else None,
-                }
+        else:
+            values.append(
+                (at, pid, model, status, endpoint, pt, ct, cr, cw, rt, dur, ttft, cost, ref, source, err, tags)
             )
-        rollup.insert_requests(conn, rows)
-        rollup.add(conn, rollup.aggregate(rows))
-        outcomes: dict[int, list] = defaultdict(list)
-        for row in rows:
-            outcomes[row["provider_id"]].append((row["timestamp"], row["status"]))
-        health.apply_outcomes(conn, outcomes, now)
+    return values, groups, tag_groups
+
+
+def _not_none(value) -> bool:
+    return value is not None
+
+
+def _measures(inputs: list[tuple]) -> tuple:
+    """The rollup measures (``db.DAILY_MEASURES`` order) of a group of calls, as ``rollup.aggregate``
+    sums them (floats added in call order, so the sums are the same to the last bit)."""
+    status, pt, ct, cr, cw, rt, cost, ref, dur, ttft = zip(*inputs, strict=True)
+    n = len(status)
+    ok = status.count("success")
+    unpriced = sum(map(is_, cost, repeat(None)))  # not cost.count(None): Decimal == None is slow
+    ref_sum = sum(filter(None, ref), _ZERO)
+    if unpriced:
+        priced_ref = sum((r for c, r in zip(cost, ref, strict=True) if c is not None and r is not None), _ZERO)
+    else:
+        priced_ref = ref_sum
+    dur_count = n - dur.count(None)
+    ttft_count = n - ttft.count(None)
+    return (
+        n,
+        ok,
+        n - ok,
+        sum(pt),
+        sum(ct),
+        sum(cr),
+        sum(cw),
+        sum(rt),
+        sum(filter(None, cost), _ZERO),
+        ref_sum,
+        priced_ref,
+        unpriced,
+        dur_count,
+        reduce(add, filter(None, dur), 0.0) if dur_count else 0.0,
+        ttft_count,
+        reduce(add, filter(None, ttft), 0.0) if ttft_count else 0.0,
+    )
+
+
+def _aggregate(groups: dict, tag_groups: dict) -> tuple[rollup.Aggregates, dict[int, bool]]:
+    """The rollup aggregates of the grouped calls, and per provider whether every call succeeded."""
+    agg = rollup.Aggregates()
+    all_ok: dict[int, bool] = {}
+    days: dict[str, date] = {}
+    hist, bucket = agg.hist, latency.bucket
+    for (day_text, pid, model), (inputs, _) in groups.items():
+        day = days.get(day_text) or days.setdefault(day_text, date.fromisoformat(day_text))
+        measures = agg.daily[(day, pid, model)] = _measures(inputs)
+        all_ok[pid] = all_ok.get(pid, True) and measures[1] == measures[0]
+        durations = [i[8] for i in inputs if i[8] is not None]
+        for b, count in Counter(map(bucket, durations)).items():
+            hist[(day, pid, model, "duration", b)] += count
+        ttfts = [i[9] for i in inputs if i[9] is not None]
+        for b, count in Counter(map(bucket, ttfts)).items():
+            hist[(day, pid, model, "ttft", b)] += count
+    for (day_text, pid, model, tags), inputs in tag_groups.items():
+        measures = _measures(inputs)
+        day = days[day_text]
+        for key, value in json.loads(tags).items():
+            _plus(agg.tag_daily, (day, key, value, pid, model), measures)
+    return agg, all_ok
+
+
+def _plus(acc: dict, key, values: tuple) -> None:
+    current = acc.get(key)
+    acc[key] = values if current is None else tuple(map(add, current, values))
+
+
+def _apply_health(conn, groups: dict, all_ok: dict[int, bool], values: list[tuple], now: datetime) -> None:
+    """Feed the calls to the circuit breakers. When every call of a provider succeeded and its circuit
+    is closed with no failure counted, only its last success time moves (``health.apply_outcomes``'
+    own fast path); otherwise its calls go through ``health.apply_outcomes`` in their order."""
+    for pid, ok in all_ok.items():
+        if ok:
+            circuit = health.load(conn, pid)
+            if circuit.state == health.CLOSED and circuit.failure_count == 0:
+                last_ok = datetime.fromisoformat(max(max(g[1]) for key, g in groups.items() if key[1] == pid))
+                if circuit.last_success_at is None or last_ok > circuit.last_success_at:
+                    health.save(conn, pid, replace(circuit, last_success_at=last_ok), [], now)
+                continue
+        outcomes = [(datetime.fromisoformat(v[0]), v[3]) for v in values if v[1] == pid]
+        health.apply_outcomes(conn, {pid: outcomes}, now)
 
 
 def is_storage_fault(exc: BaseException) -> bool:
     """Faults of the storage (locked, read-only, full, gone) rather than of the data."""
-    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    if isinstance(exc, (OperationalError, InterfaceError, DatabaseUnavailable, OSError)):  # OSError: the file
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated
+    # errors of the driver itself (write_batch hands SQLite rows to it directly)
+    return any(cls.__name__ in ("OperationalError", "InterfaceError") for cls in type(exc).__mro__)
 
 
 class Writer:
     """A bounded queue and the daemon thread that empties it into the database."""
 
-    def __init__(self, url: str, *, queue_size: int, batch_size: int, interval: float, sync: bool) -> None:
+    def __init__(
+        self, url: str, *, queue_size: int, batch_size: int, interval: float, sync: bool, error_max_chars: int = 1000
+    ) -> None:
         self.url = url
         self.queue_size = queue_size
         self.batch_size = batch_size
         self.interval = interval
         self.sync = sync
+        self.error_max_chars = error_max_chars
         self.queue: deque = deque()
-        self.wake = threading.Event()
+        self.wake = threading.Event()  # a batch is full, or flush() waits
+        self.retry = threading.Event()  # flush() waits: retry a failed write now, not after the back-off
         self.done = threading.Condition()
         self.put_lock = threading.Lock()
-        self.write_lock = threading.Lock()  # one batch at a time (thread or write_now)
+        self.write_lock = threading.Lock()  # one batch at a time (thread or write_now); held across fork()
         self.enqueued = 0  # items accepted into the queue
         self.finished = 0  # queued items written, or given up on
         self.dropped = 0  # items refused (queue full) or given up on (write kept failing)
@@ -371,6 +580,7 @@ class Writer:
         self.last_error: str | None = None
         self.providers = _ProviderCache()
         self.overrides: dict = {}
+        self.pricer = Pricer()
         self.thread: threading.Thread | None = None
         self.stopping = False
 
@@ -389,7 +599,7 @@ class Writer:
             return
         if self.thread is None:
             self._start_thread()
-        if len(queue) >= self.batch_size:
+        if len(queue) >= self.batch_size and not self.wake.is_set():
             self.wake.set()
 
     def write_now(self, item: tuple) -> None:
@@ -398,7 +608,7 @@ class Writer:
             with self.write_lock:
                 self._write([item])
             return
-        except Exception as exc:
+        except Exception as exc:  # recording never breaks the caller
             self._note_error(exc)
         self.put(item)
 
@@ -411,46 +621,75 @@ class Writer:
             log.warning("llm-metrics dropped %d record(s) (%s); %d dropped so far", n, why, total)
 
     # -- the writer's side -------------------------------------------------------------------
-    def _start_thread(self) -> None:
-        with self.put_lock:
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="llm-metrics-writer", daemon=True)
-                self.thread.start()
+    def _start_thread(self) -> bool:
+        # a timeout, not a plain `with`: flush() may run in a signal handler that interrupted put()
+        if not self.put_lock.acquire(timeout=1.0):
+            return False
+        try:
+            if self.thread is None or not self.thread.is_alive():
+                thread = threading.Thread(target=self._run, name="llm-metrics-writer", daemon=True)
+                thread.start()  # RuntimeError at interpreter shutdown (Python >= 3.12): flush() writes inline
+                self.thread = thread
+            return True
+        except RuntimeError:
+            return False
+        finally:
+            self.put_lock.release()
 
     def _run(self) -> None:
-        backoff = 0.05
         queue = self.queue
         while True:
-            if not queue:
-                if self.stopping:
-                    return
-                self.wake.wait(self.interval)
-                self.wake.clear()
-            batch = []
-            while queue and len(batch) < self.batch_size:
-                batch.append(queue.popleft())
-            if not batch:
-                continue
-            attempts = 0
-            while True:
-                try:
-                    with self.write_lock:
-                        self._write(batch)
-                    backoff = 0.05
-                    self._finish(len(batch))
-                    break
-                except Exception as exc:
-                    attempts += 1
-                    self._note_error(exc)
-                    if not is_storage_fault(exc) and attempts >= 3:
-                        log.error(
-                            "llm-metrics gave up on %d record(s) after %d attempts: %s", len(batch), attempts, exc
-                        )
-                        self._drop(len(batch), f"write failed: {exc.__class__.__name__}")
-                        self._finish(len(batch))
+            try:
+                if not queue:
+                    if self.stopping:
+                        return
+                    self.wake.wait(self.interval)
+                    self.wake.clear()
+                    continue
+                self._write_batch(self._take())
+            except Exception:  # a bug of this module: keep the writer alive, say so
+                log.exception("llm-metrics writer: unexpected error")
+                time.sleep(1.0)
+
+    def _take(self) -> list[tuple]:
+        queue, n = self.queue, min(len(self.queue), self.batch_size)
+        return [queue.popleft() for _ in range(n)]
+
+    def _write_batch(self, batch: list[tuple], attempts: int = 3) -> None:
+        """Write ``batch``, retrying storage faults with back-off until they clear. A batch that keeps
+        failing for another reason is split in halves, so one bad record costs only itself."""
+        backoff = 0.05
+        failures = 0
+        while True:
+            try:
+                with self.write_lock:
+                    self._write(batch)
+                self._finish(len(batch))
+                return
+            except Exception as exc:  # recording never breaks the caller
+                self._note_error(exc)
+                if is_storage_fault(exc):
+                    if self.stopping:
+                        self._give_up(batch, "the writer was stopped while the database was unavailable")
+                        return
+                else:
+                    failures += 1
+                    if failures >= attempts:
                         break
-                    time.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                self.retry.wait(backoff)
+                self.retry.clear()
+                backoff = min(backoff * 2, MAX_BACKOFF)
+        if len(batch) == 1:
+            self._give_up(batch, f"write failed: {self.last_error}")
+            return
+        middle = len(batch) // 2
+        self._write_batch(batch[:middle], attempts=1)
+        self._write_batch(batch[middle:], attempts=1)
+
+    def _give_up(self, batch: list[tuple], why: str) -> None:
+        log.error("llm-metrics gave up on %d record(s): %s", len(batch), why)
+        self._drop(len(batch), why)
+        self._finish(len(batch))
 
     def _finish(self, n: int) -> None:
         with self.done:
@@ -459,7 +698,7 @@ class Writer:
 
     def _write(self, batch: list[tuple]) -> None:
         engine = db.get_engine(self.url)
-        write_batch(engine, batch, self.providers, self.overrides)
+        write_batch(engine, batch, self.providers, self.overrides, self.pricer)
         if self.dropped_unreported:
             self._report_drops(engine)
         _after_write_hook(self.url)
@@ -471,14 +710,14 @@ class Writer:
             with engine.begin() as conn:
                 conn.execute(
                     db.recorder_faults.insert().values(
-                        at=datetime.now(UTC).replace(tzinfo=None),
+                        at=datetime.now(_UTC).replace(tzinfo=None),
                         process=f"{socket.gethostname()}:{os.getpid()}",
                         kind="dropped",
                         count=n,
                         detail=self.last_error,
                     )
                 )
-        except Exception:
+        except Exception:  # try again after the next batch
             with self.done:
                 self.dropped_unreported += n
 
@@ -496,9 +735,11 @@ class Writer:
         target = self.enqueued
         if self.finished >= target:
             return True
-        if self.thread is None:
-            self._start_thread()
         deadline = None if timeout is None else time.monotonic() + timeout
+        thread = self.thread
+        if (thread is None or not thread.is_alive()) and not self._start_thread():
+            return self._flush_inline(target, deadline)
+        self.retry.set()
         with self.done:
             while self.finished < target:
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -507,6 +748,25 @@ class Writer:
                 self.wake.set()
                 self.done.wait(0.05 if remaining is None else min(remaining, 0.05))
         return True
+
+    def _flush_inline(self, target: int, deadline: float | None) -> bool:
+        """No writer thread can run (interpreter shutdown): write in the calling thread."""
+        while self.finished < target and self.queue:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            batch = self._take()
+            try:
+                with self.write_lock:
+                    self._write(batch)
+                self._finish(len(batch))
+            except Exception as exc:  # recording never breaks the caller
+                self._note_error(exc)
+                self.queue.extendleft(reversed(batch))
+                time.sleep(0.1)
+        return self.finished >= target
+
+
+MAX_BACKOFF = 2.0  # seconds between retries of a write that hit a storage fault, at most
 
 
 def _after_write_hook(url: str) -> None:
@@ -541,6 +801,7 @@ def _start_writer() -> Writer:
                 batch_size=cfg.batch_size,
                 interval=cfg.flush_interval_seconds,
                 sync=cfg.sync,
+                error_max_chars=cfg.error_max_chars,
             )
         return _writer
 
@@ -581,28 +842,84 @@ def reset(flush_first: bool = True) -> None:
             writer.flush(10)
         writer.stopping = True
         writer.wake.set()
+        writer.retry.set()
 
 
-def _at_exit() -> None:
+EXIT_FLUSH_TIMEOUT = 10.0  # seconds a process leaving waits for the database, at most
+
+
+def _at_exit(_obj=None) -> None:
     writer = _writer
-    if writer is not None and writer.pending() and not writer.flush(timeout=10):
+    if writer is not None and writer.pending() and not writer.flush(timeout=EXIT_FLUSH_TIMEOUT):
         log.error("llm-metrics lost %d record(s) at exit: the database stayed unavailable", writer.pending())
 
 
+# -- fork and multiprocessing ----------------------------------------------------------------
+_fork_held: Writer | None = None
+
+
+def _before_fork() -> None:
+    # No batch in flight while the process forks: the child's copy of SQLite holds no lock and no
+    # half-done transaction of the parent's (bounded wait: a write stuck on a lock does not block fork).
+    global _fork_held
+    writer = _writer
+    if writer is not None and writer.write_lock.acquire(timeout=5.0):
+        _fork_held = writer
+
+
+def _after_fork_in_parent() -> None:
+    global _fork_held
+    held, _fork_held = _fork_held, None
+    if held is not None:
+        held.write_lock.release()
+
+
 def _after_fork_in_child() -> None:
-    # The parent's queue and thread are the parent's: the child starts afresh.
-    global _writer, _writer_lock
+    # The parent's queue and thread are the parent's (it writes its pending rows, once): the child
+    # starts with an empty queue and makes its own writer on its first record.
+    global _writer, _writer_lock, _fork_held
     _writer = None
     _writer_lock = threading.Lock()
+    _fork_held = None
 
 
-def _register_mp_exit_flush() -> None:
-    """multiprocessing children leave through os._exit (no atexit): flush from its finalizers."""
+def _in_multiprocessing_child(_obj=None) -> None:
+    """multiprocessing children leave through os._exit, where atexit does not run: flush from
+    multiprocessing's own exit finalizers instead, and on SIGTERM (``Pool.terminate()``, which
+    ``with Pool() as pool:`` calls on leaving) flush before dying as SIGTERM would have."""
     import multiprocessing.util as mp_util
 
-    mp_util.register_after_fork(_at_exit, lambda _obj: mp_util.Finalize(None, _at_exit, exitpriority=100))
+    mp_util.Finalize(None, _at_exit, exitpriority=100)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _flush_then_die)
+    except (ValueError, OSError, AttributeError):  # no signals here
+        pass
 
 
-_register_mp_exit_flush()
-atexit.register(_at_exit)
-os.register_at_fork(after_in_child=_after_fork_in_child)
+def _flush_then_die(signum, _frame) -> None:
+    signal.signal(signum, signal.SIG_DFL)
+    try:
+        writer = _writer
+        if writer is not None and writer.pending():
+            writer.flush(timeout=EXIT_FLUSH_TIMEOUT)
+    finally:
+        os.kill(os.getpid(), signum)
+
+
+def _register_process_hooks() -> None:
+    import multiprocessing
+    import multiprocessing.util as mp_util
+
+    atexit.register(_at_exit)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
+    mp_util.register_after_fork(_in_multiprocessing_child, _in_multiprocessing_child)
+    if multiprocessing.parent_process() is not None:  # imported inside a spawn/forkserver child
+        _in_multiprocessing_child()
+
+
+_register_process_hooks()
+QUEUED_RECORD_BYTES = 400
+MAX_QUEUED_RECORD_BYTES = 64_000
