@@ -9,10 +9,12 @@ from .providers import pick_provider, reset_circuit
 from .queries import Window
 from .recorder import STATUSES, flush, record_request
 from .service import LLMMetricsService
+from .tracking import Call, current_call, track
 
 __all__ = [
     "STATUSES",
     "BudgetExceeded",
+    "Call",
     "DatabaseUnavailable",
     "LLMMetricsService",
     "MetricsError",
@@ -20,9 +22,11 @@ __all__ = [
     "SchemaTooNew",
     "Window",
     "check_budget",
+    "current_call",
     "flush",
     "pick_provider",
     "record_request",
     "reset_circuit",
+    "track",
 ]
 __version__ = "0.1.0"
