@@ -1,0 +1,172 @@
+"""The writer's fast path writes exactly what the straightforward one computes: prices from
+``pricing.price_call``/``reference_cost`` and rollups from ``rollup.aggregate`` over dict rows."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from metrics_core import config, db, pricing, recorder, rollup
+from metrics_core.redact import clean_error
+
+MODELS = [
+    ("anthropic", "claude-sonnet-4-5"),  # long-context tier
+    ("anthropic", "claude-haiku-4-5"),
+    ("openai", "gpt-4o-mini"),
+    ("google", "gemini-2.5-pro"),  # tiers
+    ("deepseek", "deepseek-chat"),  # off-peak hours (time-of-day prices)
+    ("openai", "no-such-model"),
+    (None, "whatever"),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    model=st.sampled_from(MODELS),
+    minutes=st.integers(0, 60 * 24 * 400),
+    pt=st.integers(0, 400_000),
+    ct=st.integers(0, 300_000),
+    cache=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+)
+def test_pricer_equals_catalog_price(model, minutes, pt, ct, cache):
+    pricing_provider, name = model
+    at = datetime(2025, 1, 1) + timedelta(minutes=minutes, seconds=minutes % 60, microseconds=minutes % 999_983)
+    cr = int(pt * cache[0] * 0.5)
+    cw = int((pt - cr) * cache[1] * 0.5)
+    usage = pricing.TokenUsage(pt, ct, cr, cw, 0)
+    expected = pricing.catalog_price(pricing_provider, name, usage, at)
+    got = pricing.Pricer().catalog(pricing_provider, name, at.isoformat(" ", "microseconds"), pt, ct, cr, cw)
+    warm = pricing.Pricer()
+    warm.catalog(pricing_provider, name, at.replace(second=0, microsecond=0).isoformat(" ", "microseconds"), 1, 1, 0, 0)
+    assert got == expected
+    assert warm.catalog(pricing_provider, name, at.isoformat(" ", "microseconds"), pt, ct, cr, cw) == expected
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    t0=st.one_of(
+        st.floats(0, 4e9, allow_nan=False),
+        st.integers(0, 4 * 10**15).map(lambda us: us / 1e6),
+        st.integers(0, 4 * 10**9).map(lambda s: s + 0.9999995),
+    )
+)
+def test_call_time_text_equals_fromtimestamp(t0):
+    item = ("ollama", "m", "success", None, 0, 0, 0, 0, 0, None, None, None, None, None, t0)
+    values, _, _ = recorder._prepare(
+        [item], {"ollama": (1, "local", None)}, {}, pricing.Pricer(), config.settings(), True
+    )
+    expected = datetime.fromtimestamp(t0, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    assert values[0][0] == expected
+
+
+def test_time_of_day_prices_are_cached_per_minute_only_when_aligned():
+    assert pricing._minute_aligned("deepseek", "deepseek-chat")
+    assert pricing._minute_aligned("anthropic", "claude-sonnet-4-5")
+
+
+def _items(n: int, seed: int = 3) -> list[tuple]:
+    rnd = random.Random(seed)
+    names = [
+        ("claude", "claude-sonnet-4-5"),
+        ("claude", "claude-haiku-4-5"),
+        ("openai", "gpt-4o-mini"),
+        ("ollama", "llama3"),
+        ("acme", "m-over"),
+        ("openai", "no-such-model"),
+        ("deepseek", "deepseek-chat"),
+    ]
+    base = datetime(2026, 3, 30, 22, 0, tzinfo=UTC).timestamp()
+    items = []
+    for i in range(n):
+        name, model = rnd.choice(names)
+        pt = rnd.choice([0, 7, 250_000, rnd.randint(0, 9000)])
+        ct = rnd.randint(0, 3000)
+        cr = rnd.randint(0, pt // 2) if rnd.random() < 0.3 else 0
+        cw = rnd.randint(0, (pt - cr) // 3) if rnd.random() < 0.2 else 0
+        rt = rnd.randint(0, ct) if rnd.random() < 0.2 else 0
+        dur = None if rnd.random() < 0.1 else rnd.choice([0.0, rnd.random() * 5])
+        ttft = None if rnd.random() < 0.6 else rnd.random()
+        err = None if rnd.random() < 0.8 else rnd.choice(["boom sk-ant-abcdefghijklmnop", "x" * 1500, "é"])
+        tags = None if rnd.random() < 0.5 else {k: rnd.choice(["a", "ü"]) for k in rnd.sample(["p", "u", "f"], 2)}
+        t0 = base + rnd.random() * 2 * 86400
+        ts = None if i % 4 else datetime.fromtimestamp(t0 - 7200, timezone(timedelta(hours=rnd.choice([-5, 9]))))
+        status = rnd.choice(["success", "success", "failed", "timeout", "cancelled"])
+        items.append((name, model, status, "/x" if i % 2 else None, pt, ct, cr, cw, rt, dur, ttft, err, tags, ts, t0))
+    return items
+
+
+def _reference(items, known, overrides, cfg):
+    """The rows and aggregates the straightforward path gives (what the writer did before)."""
+    rows, tags = [], []
+    for name, model, status, endpoint, pt, ct, cr, cw, rt, dur, ttft, err, t, ts, t0 in items:
+        pid, ptype, pp = known[name]
+        at = (ts or datetime.fromtimestamp(t0, UTC)).astimezone(UTC).replace(tzinfo=None)
+        usage = pricing.TokenUsage(pt, ct, cr, cw, rt)
+        override = overrides.get((name, model)) or overrides.get(("*", model))
+        price = pricing.price_call(
+            provider_type=ptype, pricing_provider=pp, model=model, usage=usage, timestamp=at, override=override
+        )
+        rows.append(
+            {
+                "timestamp": at,
+                "provider_id": pid,
+                "model": model,
+                "status": status,
+                "endpoint": endpoint,
+                "prompt_tokens": pt,
+                "completion_tokens": ct,
+                "cache_read_tokens": cr,
+                "cache_write_tokens": cw,
+                "reasoning_tokens": rt,
+                "duration_ms": None if dur is None else dur * 1000.0,
+                "ttft_ms": None if ttft is None else ttft * 1000.0,
+                "cost_usd": price.cost_usd,
+                "reference_cost_usd": pricing.reference_cost(
+                    usage, at, provider=cfg.reference_provider, model=cfg.reference_model
+                ),
+                "price_source": price.source,
+                "error_message": clean_error(err, cfg.error_max_chars),
+                "tags": json.dumps(t, sort_keys=True, ensure_ascii=False) if t else None,
+            }
+        )
+        tags.append(t)
+    return rows, rollup.aggregate(rows, tags)
+
+
+@pytest.mark.parametrize("sqlite", [True, False], ids=["sqlite", "other"])
+def test_prepared_rows_and_rollups_equal_the_straightforward_path(sqlite):
+    known = {
+        "claude": (3, "remote", "anthropic"),
+        "openai": (4, "remote", "openai"),
+        "ollama": (1, "local", None),
+        "acme": (5, "remote", "acme"),
+        "deepseek": (6, "remote", "deepseek"),
+    }
+    overrides = {("acme", "m-over"): pricing.PriceOverride(Decimal("1.5"), Decimal("7"), Decimal("0.1"), None)}
+    cfg = config.settings()
+    items = _items(3000)
+    values, groups, tag_groups = recorder._prepare(items, known, overrides, pricing.Pricer(), cfg, sqlite)
+    agg, _ = recorder._aggregate(groups, tag_groups)
+    rows, expected = _reference(items, known, overrides, cfg)
+    columns = [c.name for c in db.requests.columns if c.name != "id"]
+    assert list(recorder._COLUMNS) == columns
+    for got, row in zip(values, rows, strict=True):
+        want = [row[c] for c in columns]
+        want[0] = want[0].isoformat(" ", "microseconds")
+        if sqlite:
+            want[12] = None if want[12] is None else float(want[12])
+            want[13] = None if want[13] is None else float(want[13])
+        assert list(got) == want
+        assert [type(v) for v in got] == [type(v) for v in want]
+    assert agg.daily == expected.daily
+    assert agg.tag_daily == expected.tag_daily
+    assert dict(agg.hist) == dict(expected.hist)
+    # to the last bit: the same floats, the same Decimal values
+    for key, measures in expected.daily.items():
+        assert [repr(float(v)) for v in measures] == [repr(float(v)) for v in agg.daily[key]]
