@@ -116,51 +116,58 @@ def _items(n: int, tags: bool) -> list[tuple]:
     return items
 
 
-def writer_throughput(workdir: Path, n: int = 100_000) -> list[str]:
-    """(b) The real writer thread emptying a filled queue, vs stdlib executemany of the same rows."""
+def writer_throughput(workdir: Path, n: int = 50_000, rounds: int = 3) -> list[str]:
+    """(b) The real writer thread emptying a filled queue, vs stdlib executemany of the same rows.
+
+    Writer and baseline alternate, each into a fresh database, ``rounds`` times; the best of each counts.
+    """
     from metrics_core import config, db, pricing, recorder
 
     lines = []
     for tags in (False, True):
-        url = f"sqlite:///{workdir / f'writer{int(tags)}.db'}"
-        engine = db.get_engine(url)
         items = _items(n, tags)
-        writer = recorder.Writer(url, queue_size=n, batch_size=5000, interval=1.0, sync=False)
-        writer.queue.extend(items)
-        writer.enqueued = n
-        started = time.perf_counter()
-        assert writer.flush(600)
-        elapsed = time.perf_counter() - started
-        writer.stopping = True
-        writer.wake.set()
-        with engine.connect() as conn:
-            landed = conn.exec_driver_sql("SELECT count(*) FROM llm_requests").scalar()
-            rolled = conn.exec_driver_sql("SELECT sum(requests) FROM llm_costs_daily").scalar()
+        best_writer = best_baseline = float("inf")
+        for r in range(rounds):
+            url = f"sqlite:///{workdir / f'writer{int(tags)}-{r}.db'}"
+            engine = db.get_engine(url)
+            writer = recorder.Writer(url, queue_size=n, batch_size=5000, interval=1.0, sync=False)
+            writer.queue.extend(items)
+            writer.enqueued = n
+            started = time.perf_counter()
+            assert writer.flush(600)
+            best_writer = min(best_writer, time.perf_counter() - started)
+            writer.stopping = True
+            writer.wake.set()
+            with engine.connect() as conn:
+                landed = conn.exec_driver_sql("SELECT count(*) FROM llm_requests").scalar()
+                rolled = conn.exec_driver_sql("SELECT sum(requests) FROM llm_costs_daily").scalar()
+            assert landed == rolled == n
 
-        # the baseline: the very rows the writer inserted, one executemany in one transaction
-        known = {
-            name: (pid, ptype, pp)
-            for pid, name, ptype, pp in sqlite3.connect(url.removeprefix("sqlite:///")).execute(
-                "SELECT id, name, provider_type, pricing_provider FROM llm_providers"
-            )
-        }
-        values, _, _ = recorder._prepare(items, known, {}, pricing.Pricer(), config.settings(), True)
-        base_url = f"sqlite:///{workdir / f'baseline{int(tags)}.db'}"
-        db.get_engine(base_url)
-        db.dispose_all()
-        conn = sqlite3.connect(base_url.removeprefix("sqlite:///"), isolation_level=None)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        started = time.perf_counter()
-        conn.execute("BEGIN")
-        conn.executemany(recorder._SQLITE_INSERT, values)
-        conn.execute("COMMIT")
-        baseline = time.perf_counter() - started
-        conn.close()
-        what = "with 2 tags per row" if tags else "no tags"
+            # the baseline: the very rows the writer inserted, one executemany in one transaction
+            with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+                known = {
+                    n: (i, t, p)
+                    for i, n, t, p in conn.execute(
+                        "SELECT id, name, provider_type, pricing_provider FROM llm_providers"
+                    )
+                }
+            values, _, _ = recorder._prepare(items, known, {}, pricing.Pricer(), config.settings(), True)
+            base_path = workdir / f"baseline{int(tags)}-{r}.db"
+            db.get_engine(f"sqlite:///{base_path}")
+            db.dispose_all()
+            conn = sqlite3.connect(base_path, isolation_level=None)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            started = time.perf_counter()
+            conn.execute("BEGIN")
+            conn.executemany(recorder._SQLITE_INSERT, values)
+            conn.execute("COMMIT")
+            best_baseline = min(best_baseline, time.perf_counter() - started)
+            conn.close()
+        what = "2 tags per row" if tags else "no tags"
         lines.append(
-            f"(b) writer, {what}: {n / elapsed:,.0f} rows/s sustained ({landed:,} rows, rollup requests {rolled:,}); "
-            f"stdlib executemany of the same rows, one transaction: {n / baseline:,.0f} rows/s "
-            f"-> {baseline / elapsed:.2f} of the baseline (target >= 0.33, i.e. >= 100k rows/s at ~290k)"
+            f"(b) writer, {what}: {n / best_writer:,.0f} rows/s sustained (raw rows + rollups + breakers, batches "
+            f"of 5000); stdlib executemany of the same rows in one transaction: {n / best_baseline:,.0f} rows/s "
+            f"-> {best_baseline / best_writer:.2f} of the baseline (target >= 0.33; best of {rounds} each)"
         )
     return lines
 

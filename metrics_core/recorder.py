@@ -36,7 +36,7 @@ from functools import reduce
 from itertools import repeat
 from operator import add, is_
 
-from sqlalchemy import select
+from sqlalchemy import Numeric, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from . import db, health, latency, rollup
@@ -368,7 +368,10 @@ def write_batch(
                 db.requests.insert(),
                 [dict(zip(_COLUMNS, (datetime.fromisoformat(v[0]), *v[1:]), strict=True)) for v in values],
             )
-        rollup.add(conn, agg)
+        if sqlite:
+            _add_rollups_sqlite(conn, agg)
+        else:
+            rollup.add(conn, agg)
         _apply_health(conn, groups, all_ok, values, now)
     providers.commit()
 
@@ -521,6 +524,47 @@ def _aggregate(groups: dict, tag_groups: dict) -> tuple[rollup.Aggregates, dict[
         for key, value in json.loads(tags).items():
             _plus(agg.tag_daily, (day, key, value, pid, model), measures)
     return agg, all_ok
+
+
+def _upsert_sql(table, keys: tuple[str, ...], measures: tuple[str, ...]) -> str:
+    columns = (*keys, *measures)
+    updates = ", ".join(f"{m} = {m} + excluded.{m}" for m in measures)
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    )
+
+
+_MONEY = tuple(i for i, name in enumerate(db.DAILY_MEASURES) if isinstance(db.costs_daily.c[name].type, Numeric))
+_DAILY_UPSERT = _upsert_sql(db.costs_daily, ("day", "provider_id", "model"), db.DAILY_MEASURES)
+_TAG_UPSERT = _upsert_sql(
+    db.tag_costs_daily, ("day", "tag_key", "tag_value", "provider_id", "model"), db.DAILY_MEASURES
+)
+_HIST_UPSERT = _upsert_sql(db.latency_daily, ("day", "provider_id", "model", "kind", "bucket"), ("count",))
+
+
+def _sqlite_measures(measures: tuple) -> list:
+    values = list(measures)
+    for i in _MONEY:  # as SQLAlchemy's Numeric binds them on SQLite
+        values[i] = float(values[i])
+    return values
+
+
+def _add_rollups_sqlite(conn, agg: rollup.Aggregates) -> None:
+    """``rollup.add`` for SQLite, straight to the driver (the same rows, days as ISO text, money as REAL)."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.executemany(
+            _DAILY_UPSERT, [(day.isoformat(), *rest, *_sqlite_measures(m)) for (day, *rest), m in agg.daily.items()]
+        )
+        if agg.tag_daily:
+            cursor.executemany(
+                _TAG_UPSERT,
+                [(day.isoformat(), *rest, *_sqlite_measures(m)) for (day, *rest), m in agg.tag_daily.items()],
+            )
+        cursor.executemany(_HIST_UPSERT, [(day.isoformat(), *rest, n) for (day, *rest), n in agg.hist.items()])
+    finally:
+        cursor.close()
 
 
 def _plus(acc: dict, key, values: tuple) -> None:

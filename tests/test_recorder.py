@@ -210,7 +210,9 @@ MULTIPROCESSING = """
 """
 
 
-@pytest.mark.parametrize(("pool_exit", "method"), [("close", "fork"), ("with", "fork"), ("close", "spawn")])
+@pytest.mark.parametrize(
+    ("pool_exit", "method"), [("close", "fork"), ("with", "fork"), ("close", "spawn"), ("with", "forkserver")]
+)
 def test_multiprocessing_children_lose_nothing(tmp_path, metrics_db, pool_exit, method):
     """Process and Pool children (which leave through os._exit) write everything; the parent's rows
     pending at fork time are written once, by the parent."""
