@@ -1,20 +1,24 @@
 """Recording calls: ``record_request()`` on the caller's thread, a background writer behind it.
 
 The caller's thread only validates its arguments and appends a tuple to a bounded in-memory queue
-(a few microseconds). A daemon thread writes batches: one transaction per batch holding the raw
+(about a microsecond). A daemon thread writes batches: one transaction per batch holding the raw
 rows, the daily rollups (per model, per tag, latency histogram) and the circuit breakers. Pricing,
-timestamps, redaction and provider registration all happen there.
+timestamps, redaction and provider registration all happen there, in one pass per batch
+(``write_batch``; on SQLite straight to the driver).
 
 Storage faults (locked, read-only, full, server gone) never reach the caller: the writer keeps
-the batch and retries with back-off while new records wait in the queue. When the queue is full,
+the batch and retries with back-off while new records wait in the queue; a batch that fails for
+another reason is halved until the one bad record is found and dropped. When the queue is full,
 the *newest* records are dropped (the ones already queued keep their place), counted, logged and
 written to ``llm_recorder_faults`` once the database is back, where ``get_health()`` and the
-dashboard show them.
+dashboard show them. ``QUEUED_RECORD_BYTES`` and ``MAX_QUEUED_RECORD_BYTES`` bound the memory a
+queued record takes (measured by ``bench/bench_recorder.py``).
 
 ``flush()`` writes everything queued so far; it runs at interpreter exit, at the exit of
-``multiprocessing`` children, and before every read made through metrics_core, so reads in the
-same process see every record made before them. A forked child starts with an empty queue and its
-own writer: the parent's pending rows are written by the parent only.
+``multiprocessing`` children (and on their SIGTERM), and before every read made through
+metrics_core, so reads in the same process see every record made before them. ``fork()`` waits for
+the batch in flight; the child starts with an empty queue and its own writer, and the parent's
+pending rows are written by the parent only.
 """
 
 from __future__ import annotations
@@ -47,6 +51,11 @@ from .redact import clean_error
 
 log = logging.getLogger("metrics_core")
 
+#: bytes a queued record takes, at most, without tags or error text (about 290 measured with tracemalloc)
+QUEUED_RECORD_BYTES = 400
+#: bytes the largest record validation lets in takes, at most: 20 tags of 100 + 200 characters, a
+#: 500-character endpoint, error text kept to LLM_METRICS_ERROR_MAX_CHARS (1000) + ERROR_MARGIN characters
+MAX_QUEUED_RECORD_BYTES = 64_000
 #: characters of an error message kept on the caller's side beyond LLM_METRICS_ERROR_MAX_CHARS: the writer
 #: redacts before it truncates, and a secret that starts inside the stored part is matched whole if it
 #: is shorter than this
@@ -464,10 +473,6 @@ def _prepare(items, known, overrides, pricer: Pricer, cfg, sqlite: bool):
     return values, groups, tag_groups
 
 
-def _not_none(value) -> bool:
-    return value is not None
-
-
 def _measures(inputs: list[tuple]) -> tuple:
     """The rollup measures (``db.DAILY_MEASURES`` order) of a group of calls, as ``rollup.aggregate``
     sums them (floats added in call order, so the sums are the same to the last bit)."""
@@ -535,7 +540,7 @@ def _upsert_sql(table, keys: tuple[str, ...], measures: tuple[str, ...]) -> str:
     )
 
 
-_MONEY = tuple(i for i, name in enumerate(db.DAILY_MEASURES) if isinstance(db.costs_daily.c[name].type, Numeric))
+_MONEY = tuple(i for i, name in enumerate(db.DAILY_MEASURES) if type(db.costs_daily.c[name].type) is Numeric)
 _DAILY_UPSERT = _upsert_sql(db.costs_daily, ("day", "provider_id", "model"), db.DAILY_MEASURES)
 _TAG_UPSERT = _upsert_sql(
     db.tag_costs_daily, ("day", "tag_key", "tag_value", "provider_id", "model"), db.DAILY_MEASURES
@@ -965,5 +970,3 @@ def _register_process_hooks() -> None:
 
 
 _register_process_hooks()
-QUEUED_RECORD_BYTES = 400
-MAX_QUEUED_RECORD_BYTES = 64_000
