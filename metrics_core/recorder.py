@@ -692,7 +692,7 @@ class Writer:
                 if not queue:
                     if self.stopping:
                         return
-                    self.wake.wait(self.interval)
+                    self.wake.wait(max(self.interval, 0.005))  # LLM_METRICS_FLUSH_INTERVAL=0: no busy loop
                     self.wake.clear()
                     continue
                 self._write_batch(self._take())
