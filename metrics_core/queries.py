@@ -594,3 +594,280 @@ def recent_success_rate(minutes: int = 60, engine=None) -> tuple[int, float | No
             )
         ).one()
     return int(total), (round(int(ok) / int(total) * 100, 2) if total else None)
+
+
+# -- for the dashboard: cache keys, filter choices, availability, latency and daily series ---------
+
+
+def data_version(engine=None) -> tuple:
+    """A cheap fingerprint that changes whenever anything a page shows changes: new calls, repriced
+    or rebuilt rollups, circuit transitions, provider settings, recorder faults. Pages key their
+    caches on it, so a cached figure is never older than the data behind it."""
+    engine = _engine(engine)
+    r, t, e, h, p, f = (
+        db.requests,
+        db.costs_daily,
+        db.circuit_events,
+        db.provider_health,
+        db.providers,
+        db.recorder_faults,
+    )
+    with engine.connect() as conn:
+        last_request = conn.execute(select(func.max(r.c.id))).scalar()
+        rollup = conn.execute(
+            select(func.count(), func.sum(t.c.requests), func.sum(t.c.cost_usd), func.sum(t.c.reference_cost_usd))
+        ).one()
+        last_event = conn.execute(select(func.max(e.c.id))).scalar()
+        health_rows = conn.execute(
+            select(h.c.provider_id, h.c.circuit_state, h.c.failure_count, h.c.updated_at).order_by(h.c.provider_id)
+        ).all()
+        provider_rows = conn.execute(
+            select(p.c.id, p.c.name, p.c.display_name, p.c.provider_type, p.c.priority, p.c.enabled).order_by(p.c.id)
+        ).all()
+        last_fault = conn.execute(select(func.max(f.c.id))).scalar()
+    return (
+        last_request,
+        tuple(str(v) for v in rollup),
+        last_event,
+        last_fault,
+        tuple(tuple(str(v) for v in row) for row in health_rows),
+        tuple(tuple(row) for row in provider_rows),
+    )
+
+
+def has_calls(engine=None) -> bool:
+    """Whether any call has been recorded at all (the dashboard's first-run check)."""
+    engine = _engine(engine)
+    with engine.connect() as conn:
+        return conn.execute(select(db.requests.c.id).limit(1)).first() is not None
+
+
+def model_names(days: int | None = None, *, window: Window | None = None, providers=None, engine=None) -> pd.DataFrame:
+    """Every (``provider``, ``model``) with traffic in the window, from the rollup (filter choices)."""
+    window = _window(days, window, 30)
+    engine = _engine(engine)
+    t, p = db.costs_daily, db.providers
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(p.c.name.label("provider"), t.c.model)
+            .distinct()
+            .select_from(t.join(p, p.c.id == t.c.provider_id))
+            .where(_filters(t, window, providers, None, conn))
+            .order_by(p.c.name, t.c.model)
+        ).all()
+    return pd.DataFrame(rows, columns=["provider", "model"])
+
+
+def tag_values(
+    days: int | None = None, *, window: Window | None = None, tag_key: str | None = None, engine=None
+) -> pd.DataFrame:
+    """Every (``tag_key``, ``tag_value``) seen in the window, with its number of calls."""
+    window = _window(days, window, 30)
+    engine = _engine(engine)
+    t = db.tag_costs_daily
+    with engine.connect() as conn:
+        where = _filters(t, window, None, None, conn)
+        if tag_key:
+            where = and_(where, t.c.tag_key == tag_key)
+        rows = conn.execute(
+            select(t.c.tag_key, t.c.tag_value, func.sum(t.c.requests).label("requests"))
+            .where(where)
+            .group_by(t.c.tag_key, t.c.tag_value)
+            .order_by(t.c.tag_key, t.c.tag_value)
+        ).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=["tag_key", "tag_value", "requests"])
+
+
+_PERCENTILE_GROUPS = {"total": (), "provider": ("provider",), "model": ("provider", "model"), "day": ("day",)}
+
+
+def latency_percentiles(
+    days: int | None = None,
+    *,
+    window: Window | None = None,
+    by: str = "provider",
+    kind: str = "duration",
+    providers=None,
+    models=None,
+    engine=None,
+) -> pd.DataFrame:
+    """p50/p95/p99 in milliseconds from the latency histogram (within about 1% of the exact value).
+
+    Args:
+        by: ``total``, ``provider``, ``model`` (with its provider) or ``day``.
+        kind: ``duration`` (whole call) or ``ttft`` (time to first token, streamed calls only).
+
+    Returns:
+        One row per group: the group columns, ``calls`` (with a measured latency), ``p50_ms``,
+        ``p95_ms``, ``p99_ms``; ``day`` comes back as a datetime.
+    """
+    if by not in _PERCENTILE_GROUPS:
+        raise ValueError(f"by must be one of {', '.join(_PERCENTILE_GROUPS)}; got {by!r}")
+    if kind not in ("duration", "ttft"):
+        raise ValueError(f"kind must be 'duration' or 'ttft', got {kind!r}")
+    window = _window(days, window, 30)
+    engine = _engine(engine)
+    group = _PERCENTILE_GROUPS[by]
+    t, p = db.latency_daily, db.providers
+    cols = [p.c.name.label("provider") if c == "provider" else t.c[c] for c in group]
+    q = (
+        select(*cols, t.c.bucket, func.sum(t.c.count).label("n"))
+        .select_from(t.join(p, p.c.id == t.c.provider_id))
+        .group_by(*cols, t.c.bucket)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(q.where(_filters(t, window, providers, models, conn), t.c.kind == kind)).all()
+    grouped: dict[tuple, list] = {}
+    for row in rows:
+        grouped.setdefault(tuple(row[: len(group)]), []).append((row.bucket, int(row.n)))
+    out = []
+    for key, counts in sorted(grouped.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+        pct = latency.percentiles(counts, PERCENTILES)
+        out.append((*key, sum(c for _, c in counts), pct[50.0], pct[95.0], pct[99.0]))
+    frame = pd.DataFrame(out, columns=[*group, "calls", "p50_ms", "p95_ms", "p99_ms"])
+    if by == "day":
+        frame["day"] = pd.to_datetime(frame["day"].map(_as_date) if len(frame) else frame["day"])
+    return frame
+
+
+_SERIES = (
+    "requests",
+    "successful_requests",
+    "failed_requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "reference_cost_usd",
+    "priced_reference_cost_usd",
+    "unpriced_requests",
+)
+
+
+def daily_series(
+    days: int | None = None,
+    *,
+    window: Window | None = None,
+    by_provider: bool = False,
+    moving_average: int = 7,
+    providers=None,
+    models=None,
+    engine=None,
+) -> pd.DataFrame:
+    """Daily totals for charts: one row per UTC day of the window (per provider with ``by_provider``),
+    quiet days as zeros.
+
+    Columns: ``date`` (datetime), [``provider``], ``requests``, ``successful_requests``,
+    ``failed_requests``, ``prompt_tokens``, ``completion_tokens``, ``tokens``, ``cost_usd``,
+    ``reference_cost_usd``, ``savings_usd`` (priced calls), ``unpriced_requests``, and for
+    ``requests``, ``tokens`` and ``cost_usd`` a trailing ``moving_average``-day mean (``*_ma``)
+    that reaches back before the window, so the first days of the window are averaged correctly
+    (days before the first recorded call are left out of it). Money as float.
+    """
+    if not isinstance(moving_average, int) or moving_average < 1:
+        raise ValueError(f"moving_average must be a whole number >= 1, got {moving_average!r}")
+    window = _window(days, window, 30)
+    engine = _engine(engine)
+    wide = Window(window.start - timedelta(days=moving_average - 1), window.end)
+    t, p = db.costs_daily, db.providers
+    key = [p.c.name.label("provider")] if by_provider else []
+    sums = [func.coalesce(func.sum(t.c[m]), 0).label(m) for m in _SERIES]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(t.c.day, *key, *sums)
+            .select_from(t.join(p, p.c.id == t.c.provider_id))
+            .where(_filters(t, wide, providers, models, conn))
+            .group_by(t.c.day, *key)
+        ).all()
+    columns = ["date", *(["provider"] if by_provider else []), *_SERIES]
+    frame = pd.DataFrame([(_as_date(r.day), *r[1:]) for r in rows], columns=columns)
+    for m in _SERIES:
+        frame[m] = frame[m].astype(float) if m.endswith("_usd") else frame[m].astype("int64")
+    days_index = pd.Index(wide.dates(), name="date")
+    if by_provider:
+        names = sorted(frame["provider"].unique())
+        full = pd.MultiIndex.from_product([days_index, names], names=["date", "provider"])
+        frame = frame.set_index(["date", "provider"]).reindex(full, fill_value=0)
+    else:
+        frame = frame.set_index("date").reindex(days_index, fill_value=0)
+    frame = frame.reset_index()
+    frame["tokens"] = frame["prompt_tokens"] + frame["completion_tokens"]
+    frame["savings_usd"] = frame["priced_reference_cost_usd"] - frame["cost_usd"]
+    # Days before the first recorded call are "no data", not zeros: the average skips them.
+    active = frame.loc[frame["requests"] > 0, "date"]
+    before_data = frame["date"] < (active.min() if len(active) else window.end + timedelta(days=1))
+    for m in ("requests", "tokens", "cost_usd"):
+        values = frame[m].astype(float).mask(before_data)
+        if by_provider:
+            rolled = values.groupby(frame["provider"], sort=False).rolling(moving_average, min_periods=1).mean()
+            frame[f"{m}_ma"] = rolled.reset_index(level=0, drop=True)
+        else:
+            frame[f"{m}_ma"] = values.rolling(moving_average, min_periods=1).mean()
+    frame = frame[frame["date"] >= window.start].drop(columns="priced_reference_cost_usd")
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame.reset_index(drop=True)
+
+
+def availability(
+    days: int | None = None, *, window: Window | None = None, providers=None, now: datetime | None = None, engine=None
+) -> pd.DataFrame:
+    """How much of each UTC day each provider's circuit was not open, from the circuit history.
+
+    A provider is unavailable while its circuit is ``open`` (``half_open`` lets a trial call
+    through, so it counts as available). Today counts up to ``now``.
+
+    Returns:
+        ``provider, date, available_pct, open_minutes, transitions`` for every provider and day.
+    """
+    window = _window(days, window, 30)
+    engine = _engine(engine)
+    now = _naive(now or datetime.now(UTC))
+    start = datetime.combine(window.start, datetime.min.time())
+    end = min(datetime.combine(window.end + timedelta(days=1), datetime.min.time()), now)
+    e, p = db.circuit_events, db.providers
+    with engine.connect() as conn:
+        q = select(p.c.id, p.c.name).order_by(p.c.priority, p.c.id)
+        if providers:
+            q = q.where(p.c.name.in_(providers))
+        names = conn.execute(q).all()
+        before = {
+            r.provider_id: r.to_state
+            for r in conn.execute(
+                select(e.c.provider_id, e.c.to_state, e.c.at, e.c.id).where(e.c.at < start).order_by(e.c.at, e.c.id)
+            )
+        }
+        events = conn.execute(
+            select(e.c.provider_id, e.c.at, e.c.to_state).where(e.c.at >= start, e.c.at < end).order_by(e.c.at, e.c.id)
+        ).all()
+    by_provider: dict[int, list] = {}
+    for ev in events:
+        by_provider.setdefault(ev.provider_id, []).append((ev.at, ev.to_state))
+    out = []
+    for pid, name in names:
+        open_seconds: dict[date, float] = {}
+        moves: dict[date, int] = {}
+        state, since = before.get(pid, "closed"), start
+        for at, to_state in [*by_provider.get(pid, []), (end, None)]:
+            if state == "open":
+                _spread(open_seconds, since, at)
+            if to_state is not None:
+                moves[at.date()] = moves.get(at.date(), 0) + 1
+                state, since = to_state, at
+        for d in window.dates():
+            day_start = datetime.combine(d, datetime.min.time())
+            span = (min(day_start + timedelta(days=1), end) - day_start).total_seconds()
+            if span <= 0:
+                continue
+            closed = open_seconds.get(d, 0.0)
+            out.append((name, d, round(100 * (1 - closed / span), 3), round(closed / 60, 1), moves.get(d, 0)))
+    frame = pd.DataFrame(out, columns=["provider", "date", "available_pct", "open_minutes", "transitions"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def _spread(acc: dict, lo: datetime, hi: datetime) -> None:
+    """Add the seconds between lo and hi to each UTC day they cover."""
+    while lo < hi:
+        next_day = datetime.combine(lo.date() + timedelta(days=1), datetime.min.time())
+        cut = min(hi, next_day)
+        acc[lo.date()] = acc.get(lo.date(), 0.0) + (cut - lo).total_seconds()
+        lo = cut
