@@ -1,60 +1,35 @@
-"""llm-metrics dashboard (minimal first page; the full multipage dashboard builds on it)."""
+"""llm-metrics dashboard: `make run` (or `streamlit run app.py`) serves it on http://127.0.0.1:8501.
+
+This file is the frame every page runs in: password gate, database check, first-run screen,
+sidebar filters, navigation. The pages themselves are the short scripts in ``pages/``.
+"""
 
 import streamlit as st
 
-from metrics_core import LLMMetricsService as S
-from metrics_core.errors import MetricsError
+from dashboard import auth, data, filters, shell
 
 st.set_page_config(page_title="LLM metrics", page_icon="📈", layout="wide")
-st.title("LLM metrics")
 
-try:
-    costs = S.get_cost_summary(30)
-    usage = S.get_metrics(30)
-    providers = S.get_all_providers()
-except MetricsError as exc:
-    st.error(f"The metrics database cannot be used: {exc}")
+if not auth.signed_in():
+    st.navigation([st.Page(auth.login_page, title="Sign in")], position="hidden").run()
     st.stop()
 
-if not costs["total_requests"]:
-    st.info("No calls recorded yet. Record one from your code:")
-    st.code(
-        "from metrics_core import record_request\n"
-        "record_request(provider_name='ollama', model='llama3.2', status='success',\n"
-        "               prompt_tokens=120, completion_tokens=80, duration_seconds=0.9)",
-        language="python",
-    )
-    st.caption("Or load demo data: `llm-metrics demo --days 90`.")
-    st.stop()
-
-st.caption(f"Last 30 days, {costs['window_start']} to {costs['window_end']} (UTC)")
-cols = st.columns(5)
-cols[0].metric("Requests", f"{usage['total_requests']:,}")
-cols[1].metric("Success rate", f"{usage['success_rate']:.1f}%")
-cols[2].metric("Spend", f"${costs['total_cost_usd']:,.2f}")
-cols[3].metric("Savings", f"${costs['estimated_savings_usd']:,.2f}", f"{costs['savings_percentage']:.1f}%")
-cols[4].metric("p95 latency", f"{usage['p95_response_time_ms']:,.0f} ms")
-if costs["unpriced_requests"]:
-    st.warning(f"{costs['unpriced_requests']} calls have no known price and are not in the totals.")
-
-st.subheader("Providers")
-st.dataframe(
+page = st.navigation(
     [
-        {
-            k: p[k]
-            for k in (
-                "display_name",
-                "provider_type",
-                "priority",
-                "enabled",
-                "circuit_state",
-                "failure_count",
-                "total_requests",
-                "avg_response_time_ms",
-                "total_cost_usd",
-            )
-        }
-        for p in providers
-    ],
-    hide_index=True,
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/providers.py", title="Providers & health", icon=":material/dns:"),
+        st.Page("pages/usage.py", title="Usage", icon=":material/bar_chart:"),
+        st.Page("pages/costs.py", title="Costs & savings", icon=":material/payments:"),
+        st.Page("pages/trends.py", title="Trends", icon=":material/trending_up:"),
+        st.Page("pages/budgets.py", title="Budgets", icon=":material/savings:"),
+        st.Page("pages/requests.py", title="Request log", icon=":material/list_alt:"),
+    ]
 )
+shell.resume_wanted_page(page)
+key, providers = shell.open_database()
+if not data.has_calls() and page.url_path != "providers":
+    shell.first_run()
+    st.stop()
+filters.sidebar(key, providers)
+auth.sign_out_button()
+shell.run_page(page)

@@ -1,0 +1,153 @@
+"""Cached reads for the pages: ``st.cache_data`` over ``metrics_core`` queries.
+
+Every cached entry is keyed on the database URL, ``queries.data_version()`` (a fingerprint that
+changes whenever recorded calls, rollups, circuits or provider settings change) and the filter
+values, so a page never shows figures older than the data behind them, and switching pages or
+moving a widget back costs nothing. Writes made from the dashboard call ``invalidate()`` as well.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from metrics_core import providers as _providers
+from metrics_core import queries, service
+from metrics_core.config import settings
+from metrics_core.queries import Window
+
+CACHE_TTL_SECONDS = 600
+EXPORT_LIMIT = 100_000  # rows in one CSV download of the request log
+
+
+def db_url() -> str:
+    return settings().db_url
+
+
+def version() -> tuple:
+    """The database fingerprint for cache keys (a few small indexed reads, uncached on purpose)."""
+    return (db_url(), queries.data_version())
+
+
+def invalidate() -> None:
+    """Forget every cached figure (after this app wrote to the database)."""
+    st.cache_data.clear()
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=512, show_spinner=False)
+def _call(name: str, key: tuple, kwargs: tuple) -> Any:
+    args = dict(kwargs)
+    if "window" in args:
+        args["window"] = Window(*args["window"])
+    return getattr(queries, name)(**args)
+
+
+def _q(name: str, f, *, window: Window | None = None, models: bool = True, **kwargs) -> Any:
+    """Run ``queries.<name>`` for the filters ``f`` (or an explicit window), cached."""
+    window = window or f.window
+    args = {"window": (window.start, window.end), "providers": f.providers or None, **kwargs}
+    if models:
+        args["models"] = f.models or None
+    return _call(name, f.key, tuple(sorted(args.items())))
+
+
+def metrics(f, *, previous: bool = False) -> dict:
+    return _q("metrics", f, window=f.window.previous() if previous else None)
+
+
+def cost_summary(f, *, previous: bool = False) -> dict:
+    return _q("cost_summary", f, window=f.window.previous() if previous else None)
+
+
+def tag_costs(f, tag_key: str | None = None) -> pd.DataFrame:
+    return _q("tag_costs", f, tag_key=tag_key)
+
+
+def latency(f, *, by: str = "provider", kind: str = "duration") -> pd.DataFrame:
+    return _q("latency_percentiles", f, by=by, kind=kind)
+
+
+def daily(f, *, by_provider: bool = False, moving_average: int = 7) -> pd.DataFrame:
+    return _q("daily_series", f, by_provider=by_provider, moving_average=moving_average)
+
+
+def availability(f) -> pd.DataFrame:
+    return _q("availability", f, models=False)
+
+
+def model_names(f, window: Window, providers: tuple[str, ...]) -> list[str]:
+    args = {"window": (window.start, window.end), "providers": providers or None}
+    frame = _call("model_names", f.key if f else version(), tuple(sorted(args.items())))
+    return sorted(set(frame["model"]))
+
+
+def tag_values(f, tag_key: str | None = None) -> pd.DataFrame:
+    args = {"window": (f.window.start, f.window.end), "tag_key": tag_key}
+    return _call("tag_values", f.key, tuple(sorted(args.items())))
+
+
+def circuit_events(f) -> pd.DataFrame:
+    """Circuit transitions inside the window, oldest first."""
+    events = _call("circuit_events", f.key, (("providers", f.providers or None), ("since", f.start_datetime)))
+    return events[events["at"] < f.end_datetime].reset_index(drop=True)
+
+
+def log_filters(f, *, statuses=(), tag: tuple[str, str] | None = None, error_contains: str = "") -> dict:
+    """Keyword arguments of ``queries.request_log`` / ``request_count`` for the filters."""
+    return {
+        "start": f.start_datetime,
+        "end": f.end_datetime,
+        "providers": f.providers or None,
+        "models": f.models or None,
+        "statuses": tuple(statuses) or None,
+        "tag": tuple(tag) if tag else None,
+        "error_contains": error_contains.strip() or None,
+    }
+
+
+def request_count(f, **log_kwargs) -> int:
+    return _call("request_count", f.key, tuple(sorted(log_kwargs.items())))
+
+
+def request_log(f, *, limit: int, offset: int, **log_kwargs) -> pd.DataFrame:
+    args = {**log_kwargs, "limit": limit, "offset": offset}
+    return _call("request_log", f.key, tuple(sorted(args.items())))
+
+
+def providers() -> list[dict]:
+    """Every provider with its circuit (uncached: cheap, and a circuit's cooldown ends by the clock)."""
+    return _providers.list_providers()
+
+
+def health() -> dict:
+    """``metrics_core.service.health_summary()`` (uncached, for the same reason)."""
+    return service.health_summary()
+
+
+def has_calls() -> bool:
+    return queries.has_calls()
+
+
+def log_csv(log_kwargs: dict, limit: int = EXPORT_LIMIT) -> bytes:
+    """The request log's filtered rows as CSV (newest first, at most ``limit`` rows), for download.
+
+    Read in pages of 10,000 rows so memory stays flat."""
+    out = io.StringIO()
+    page = 10_000
+    for offset in range(0, limit, page):
+        frame = queries.request_log(limit=min(page, limit - offset), offset=offset, **log_kwargs)
+        if frame.empty and offset:
+            break
+        frame["tags"] = frame["tags"].map(lambda t: ";".join(f"{k}={v}" for k, v in sorted(t.items())))
+        frame.to_csv(out, index=False, header=offset == 0)
+        if len(frame) < page:
+            break
+    return out.getvalue().encode()
+
+
+def color_order(provider_list: list[dict]) -> list[str]:
+    """Provider names in a fixed order (by id), so each keeps its chart color whatever the filters."""
+    return [p["name"] for p in sorted(provider_list, key=lambda p: p["id"])]

@@ -1,0 +1,156 @@
+"""Page parts used on more than one page: KPI rows, provider status cards, the attention list."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
+import streamlit as st
+
+from . import fmt
+
+STATE_BADGES = {
+    "closed": ("Circuit closed", "green", ":material/check_circle:"),
+    "half_open": ("Circuit half-open", "orange", ":material/pending:"),
+    "open": ("Circuit open", "red", ":material/error:"),
+}
+
+
+@dataclass(frozen=True)
+class Kpi:
+    label: str
+    value: str
+    delta: str | None = None
+    delta_color: str = "normal"  # "inverse" when up is bad (spend, latency)
+    help: str | None = None
+    chart: list | None = None
+
+
+def kpi_row(kpis: list[Kpi], *, previous_label: str = "previous window", per_row: int = 3) -> None:
+    """One bordered ``st.metric`` per KPI, ``per_row`` side by side, deltas against the previous window."""
+    columns = []
+    while len(columns) < len(kpis):
+        columns += st.columns(per_row)
+    for column, k in zip(columns, kpis, strict=False):
+        column.metric(
+            k.label,
+            k.value,
+            k.delta,
+            delta_color=k.delta_color,
+            help=k.help,
+            border=True,
+            chart_data=k.chart,
+            chart_type="area",
+            delta_description=f"vs {previous_label}" if k.delta else None,
+        )
+
+
+def state_badge(provider: dict) -> None:
+    label, color, icon = STATE_BADGES.get(provider["circuit_state"], STATE_BADGES["closed"])
+    st.badge(label, color=color, icon=icon)
+    if not provider["enabled"]:
+        st.badge("Disabled", color="gray", icon=":material/block:")
+
+
+def provider_card(provider: dict, usage: dict | None) -> None:
+    """A bordered card: name, type, circuit state, and the window's success rate and latency."""
+    with st.container(border=True):
+        st.markdown(f"**{provider['display_name']}**  \n`{provider['name']}` · {provider['provider_type']}")
+        with st.container(horizontal=True, gap="small"):
+            state_badge(provider)
+        if usage and usage["total_requests"]:
+            st.markdown(
+                f"{fmt.count(usage['total_requests'])} calls · **{fmt.pct(usage['success_rate'])}** success  \n"
+                f"avg {fmt.ms(usage['avg_response_time_ms'])} · p95 {fmt.ms(usage['p95_response_time_ms'])}"
+            )
+        else:
+            st.caption("No calls in this window.")
+        if provider["circuit_state"] != "closed" or provider["failure_count"]:
+            st.caption(f"{provider['failure_count']} consecutive failures")
+
+
+@dataclass(frozen=True)
+class Attention:
+    level: str  # error | warning | info
+    text: str
+
+
+def attention_items(health: dict, costs: dict, providers: list[dict]) -> list[Attention]:
+    """What needs a human: open circuits, unpriced calls, dropped records, write errors, budgets."""
+    names = {p["name"]: p["display_name"] for p in providers}
+    items = []
+    if health["providers_enabled"] and not health["providers_available"]:
+        items.append(
+            Attention("error", "**No enabled provider is available**: every enabled provider's circuit is open.")
+        )
+    for name in health["open_circuits"]:
+        p = next((p for p in providers if p["name"] == name), None)
+        since = f" since {p['opened_at']:%Y-%m-%d %H:%M} UTC" if p and p.get("opened_at") else ""
+        items.append(
+            Attention(
+                "error",
+                f"**{names.get(name, name)}**: circuit open{since}; calls are routed elsewhere. "
+                "Reset it on *Providers & health* once the provider is back.",
+            )
+        )
+    for name in health.get("half_open_circuits", []):
+        items.append(Attention("warning", f"**{names.get(name, name)}**: circuit half-open, the next call decides."))
+    if health.get("recent_success_rate") is not None and health["recent_success_rate"] < 90:
+        items.append(
+            Attention(
+                "warning",
+                f"Only {fmt.pct(health['recent_success_rate'])} of the last hour's "
+                f"{fmt.count(health['recent_requests'])} calls succeeded.",
+            )
+        )
+    if costs["unpriced_requests"]:
+        models = sorted({m["model"] for m in costs["by_model"] if m["unpriced_requests"]})
+        items.append(
+            Attention(
+                "warning",
+                f"**{fmt.count(costs['unpriced_requests'])} calls have no known price** "
+                f"({', '.join(models)}) and are left out of spend. Give them a price with "
+                "`llm-metrics price set --model … --input … --output …`, then "
+                "`llm-metrics reprice`.",
+            )
+        )
+    if health.get("dropped_records"):
+        items.append(
+            Attention(
+                "error",
+                f"**{fmt.count(health['dropped_records'])} records were dropped** by a "
+                "recorder whose queue was full while the database was unreachable.",
+            )
+        )
+    if health.get("write_errors"):
+        items.append(
+            Attention(
+                "warning",
+                f"This process hit {health['write_errors']} database write errors "
+                f"(last: {health.get('last_write_error')}).",
+            )
+        )
+    items += [Attention("warning", text) for text in budgets_at_risk()]
+    return items
+
+
+def budgets_at_risk() -> list[str]:
+    """Budget warnings from ``metrics_core.budgets`` once it exists (built separately); else none."""
+    if importlib.util.find_spec("metrics_core.budgets") is None:
+        return []
+    budgets = importlib.import_module("metrics_core.budgets")
+    at_risk = getattr(budgets, "budgets_at_risk", None)
+    if at_risk is None:
+        return []
+    return [str(item.get("message", item)) if isinstance(item, dict) else str(item) for item in at_risk()]
+
+
+def attention_list(items: list[Attention]) -> None:
+    if not items:
+        st.success(
+            "Nothing needs attention: every circuit is closed, every call is priced, no record was dropped.",
+            icon=":material/task_alt:",
+        )
+    for item in items:
+        getattr(st, item.level)(item.text)

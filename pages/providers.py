@@ -1,0 +1,128 @@
+"""Providers & health: enable or disable, change priority, reset a circuit; availability over time."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data, filters, fmt, widgets
+from metrics_core import providers as mp
+
+f = filters.current()
+st.title("Providers & health")
+st.caption(
+    "Routing (`pick_provider()`) takes the enabled, available provider with the lowest priority number. "
+    "Changes here are written at once and apply to every process that records."
+)
+
+
+def _write(action, provider: dict, key: str | None = None) -> None:
+    """Widget callback: write through metrics_core, forget cached figures, confirm."""
+    value = st.session_state[key] if key else None
+    updated = action(provider["id"], value) if key else action(provider["id"])
+    data.invalidate()
+    st.toast(
+        f"{updated['display_name']}: {'enabled' if updated['enabled'] else 'disabled'}, priority "
+        f"{updated['priority']}, circuit {updated['circuit_state'].replace('_', '-')}."
+    )
+
+
+providers = data.providers()
+usage = {row["provider"]: row for row in data.metrics(f)["by_provider"]}
+header = st.columns([3, 1.2, 1.2, 2.2, 1.4], vertical_alignment="bottom")
+for column, text in zip(header, ["Provider", "Enabled", "Priority", "Circuit"], strict=False):
+    column.markdown(f"**{text}**")
+for p in providers:
+    name, enabled, priority, circuit, reset = st.columns([3, 1.2, 1.2, 2.2, 1.4], vertical_alignment="center")
+    name.markdown(f"**{p['display_name']}**  \n`{p['name']}` · {p['provider_type']}")
+    # Keys carry the stored value, so a change made elsewhere (CLI, another tab) shows on the next run.
+    key = f"enabled_{p['id']}_{int(p['enabled'])}"
+    enabled.toggle(
+        "Enabled",
+        value=p["enabled"],
+        key=key,
+        label_visibility="collapsed",
+        on_change=_write,
+        args=(mp.set_enabled, p, key),
+    )
+    key = f"priority_{p['id']}_{p['priority']}"
+    priority.number_input(
+        "Priority",
+        min_value=1,
+        step=1,
+        value=p["priority"],
+        key=key,
+        label_visibility="collapsed",
+        on_change=_write,
+        args=(mp.set_priority, p, key),
+    )
+    with circuit:
+        widgets.state_badge(p)
+        if p["failure_count"]:
+            st.caption(f"{p['failure_count']} consecutive failures")
+    reset.button(
+        "Reset circuit",
+        key=f"reset_{p['id']}",
+        on_click=_write,
+        args=(mp.reset_circuit, p),
+        disabled=p["circuit_state"] == "closed" and not p["failure_count"],
+        help="Close the circuit and clear the failure count",
+    )
+
+st.subheader("Details")
+rows = []
+for p in providers:
+    u = usage.get(p["name"], {})
+    rows.append(
+        {
+            "Provider": p["display_name"],
+            "Name": p["name"],
+            "Type": p["provider_type"],
+            "Priority": p["priority"],
+            "Enabled": p["enabled"],
+            "Circuit": p["circuit_state"],
+            "Failures": p["failure_count"],
+            "Last success": p["last_success_at"],
+            "Last failure": p["last_failure_at"],
+            "Calls (window)": u.get("total_requests", 0),
+            "Success % (window)": u.get("success_rate"),
+            "p95 (window)": u.get("p95_response_time_ms") if u.get("total_requests") else None,
+            "Calls (all time)": p["total_requests"],
+            "Cost (all time)": float(p["total_cost_usd"]),
+        }
+    )
+st.dataframe(
+    pd.DataFrame(rows),
+    hide_index=True,
+    column_config={
+        "Last success": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        "Last failure": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        "Success % (window)": st.column_config.NumberColumn(format="%.1f%%"),
+        "p95 (window)": st.column_config.NumberColumn(format="%.0f ms"),
+        "Calls (window)": st.column_config.NumberColumn(format="localized"),
+        "Calls (all time)": st.column_config.NumberColumn(format="localized"),
+        "Cost (all time)": st.column_config.NumberColumn(format="dollar"),
+    },
+)
+
+st.subheader("Availability")
+avail = data.availability(f)
+st.caption(
+    "Share of each UTC day a provider's circuit was not open (half-open counts as available), from the circuit history."
+)
+st.altair_chart(charts.availability(avail, data.color_order(providers)), width="stretch")
+mean = avail.groupby("provider")["available_pct"].mean() if len(avail) else pd.Series(dtype=float)
+shown = [p for p in providers if p["name"] in mean.index]
+for column, p in zip(st.columns(len(shown) or 1), shown, strict=False):
+    column.metric(p["display_name"], fmt.pct(mean[p["name"]], 2), border=True, help="Availability over the window")
+
+st.subheader("Circuit history")
+events = data.circuit_events(f)
+if events.empty:
+    st.caption("No circuit transitions in this window.")
+else:
+    st.dataframe(
+        events.sort_values("at", ascending=False).head(500),
+        hide_index=True,
+        column_config={"at": st.column_config.DatetimeColumn("At (UTC)", format="YYYY-MM-DD HH:mm:ss")},
+    )
+    if len(events) > 500:
+        st.caption(f"The latest 500 of {fmt.count(len(events))} transitions.")
