@@ -25,7 +25,6 @@ page = st.navigation(
         st.Page("pages/requests.py", title="Request log", icon=":material/list_alt:"),
     ]
 )
-shell.resume_wanted_page(page)
 key, providers = shell.open_database()
 if not data.has_calls() and page.url_path != "providers":
     shell.first_run()

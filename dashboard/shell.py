@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import streamlit as st
@@ -78,7 +77,6 @@ def first_run() -> None:
 
 
 _IN_FRAME = "_page_in_frame"
-_WANTED_PAGE = "_wanted_page"
 PAGES_DIR = Path(__file__).resolve().parents[1] / "pages"
 
 
@@ -94,25 +92,16 @@ def run_page(page) -> None:
 
 
 def require_frame() -> None:
-    """Send a page that runs without ``app.py`` around it back through ``app.py``.
+    """Run ``app.py`` around a page that Streamlit started on its own.
 
-    Streamlit runs ``pages/<name>.py`` on its own (the old ``pages/`` folder convention) when the
-    first request a fresh server process gets is a page's URL, before any session has called
-    ``st.navigation``. Such a run would skip the password and the database checks, so the page
-    stops and the app restarts through ``app.py``, which then opens the page that was asked for.
+    Streamlit runs ``pages/<name>.py`` by itself (the old ``pages/`` folder convention) while no
+    session of the server process has called ``st.navigation`` yet, e.g. when a fresh server's first
+    request is a page's URL; ``AppTest`` does so on every run. That would skip the password and the
+    database checks and the sidebar, so the page hands over to ``app.py`` in the same run (whose
+    ``st.navigation`` picks this very page, by its URL path) and stops once that has drawn it.
     """
     if st.session_state.get(_IN_FRAME):
         return
-    for frame in inspect.stack(context=0):  # the page script that called us
-        path = Path(frame.filename)
-        if path.parent == PAGES_DIR and path.suffix == ".py":
-            st.session_state[_WANTED_PAGE] = f"pages/{path.name}"
-            break
-    st.switch_page(str(PAGES_DIR.parent / "app.py"))
-
-
-def resume_wanted_page(page) -> None:
-    """After ``require_frame()`` sent a visitor through ``app.py``, open the page they asked for."""
-    wanted = st.session_state.pop(_WANTED_PAGE, None)
-    if wanted and not wanted.endswith(f"/{page.url_path}.py"):
-        st.switch_page(wanted)
+    app = PAGES_DIR.parent / "app.py"
+    exec(compile(app.read_text(encoding="utf-8"), str(app), "exec"), {"__name__": "__main__", "__file__": str(app)})
+    st.stop()

@@ -26,7 +26,13 @@ tag_key = key_col.selectbox(
 )
 values = sorted(tags.loc[tags["tag_key"] == tag_key, "tag_value"]) if tag_key else []
 tag_value = value_col.selectbox(
-    "Value", values, index=None, key="log_tag_value", disabled=not tag_key, placeholder="Any value"
+    "Value",
+    values,
+    index=None,
+    key="log_tag_value",
+    disabled=not tag_key,
+    placeholder="Any value",
+    persist_state="session",
 )
 error_text = text_col.text_input(
     "Error contains", key="log_error", placeholder="e.g. 429, timed out", persist_state="session"
@@ -97,7 +103,7 @@ picked = st.dataframe(
     },
 )
 if pages > 1:
-    st.pagination(pages, key="log_page", max_visible_pages=9)
+    st.pagination(pages, key="log_page", max_visible_pages=9, persist_state="session")
     st.caption(f"Page {min(page, pages)} of {fmt.count(pages)}")
 
 if picked.selection.rows:
