@@ -812,8 +812,9 @@ def availability(
 ) -> pd.DataFrame:
     """How much of each UTC day each provider's circuit was not open, from the circuit history.
 
-    A provider is unavailable while its circuit is ``open`` (``half_open`` lets a trial call
-    through, so it counts as available). Today counts up to ``now``.
+    A provider is unavailable while its circuit is ``open``, at most for the configured cooldown
+    (after it the circuit is ``half_open`` and lets a trial call through, whether or not that
+    transition is stored yet). Today counts up to ``now``.
 
     Returns:
         ``provider, date, available_pct, open_minutes, transitions`` for every provider and day.
@@ -829,8 +830,8 @@ def availability(
         if providers:
             q = q.where(p.c.name.in_(providers))
         names = conn.execute(q).all()
-        before = {
-            r.provider_id: r.to_state
+        before = {  # each provider's last transition before the window
+            r.provider_id: (r.to_state, r.at)
             for r in conn.execute(
                 select(e.c.provider_id, e.c.to_state, e.c.at, e.c.id).where(e.c.at < start).order_by(e.c.at, e.c.id)
             )
@@ -841,14 +842,15 @@ def availability(
     by_provider: dict[int, list] = {}
     for ev in events:
         by_provider.setdefault(ev.provider_id, []).append((ev.at, ev.to_state))
+    cooldown = timedelta(seconds=settings().circuit_cooldown_seconds)
     out = []
     for pid, name in names:
         open_seconds: dict[date, float] = {}
         moves: dict[date, int] = {}
-        state, since = before.get(pid, "closed"), start
+        state, since = before.get(pid, ("closed", start))
         for at, to_state in [*by_provider.get(pid, []), (end, None)]:
             if state == "open":
-                _spread(open_seconds, since, at)
+                _spread(open_seconds, max(since, start), min(at, since + cooldown))
             if to_state is not None:
                 moves[at.date()] = moves.get(at.date(), 0) + 1
                 state, since = to_state, at
