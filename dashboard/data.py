@@ -21,6 +21,7 @@ from metrics_core.queries import Window
 
 CACHE_TTL_SECONDS = 600
 EXPORT_LIMIT = 100_000  # rows in one CSV download of the request log
+CSV_PAGE_ROWS = 10_000
 
 
 def db_url() -> str:
@@ -134,16 +135,13 @@ def has_calls() -> bool:
 def log_csv(log_kwargs: dict, limit: int = EXPORT_LIMIT) -> bytes:
     """The request log's filtered rows as CSV (newest first, at most ``limit`` rows), for download.
 
-    Read in pages of 10,000 rows so memory stays flat."""
+    Read ``CSV_PAGE_ROWS`` rows at a time, so memory stays flat however many rows match."""
     out = io.StringIO()
-    page = 10_000
-    for offset in range(0, limit, page):
-        frame = queries.request_log(limit=min(page, limit - offset), offset=offset, **log_kwargs)
-        if frame.empty and offset:
-            break
+    for offset in range(0, limit, CSV_PAGE_ROWS):
+        frame = queries.request_log(limit=min(CSV_PAGE_ROWS, limit - offset), offset=offset, **log_kwargs)
         frame["tags"] = frame["tags"].map(lambda t: ";".join(f"{k}={v}" for k, v in sorted(t.items())))
         frame.to_csv(out, index=False, header=offset == 0)
-        if len(frame) < page:
+        if len(frame) < CSV_PAGE_ROWS:
             break
     return out.getvalue().encode()
 

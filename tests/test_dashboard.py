@@ -87,7 +87,7 @@ def test_overview_kpis_equal_what_metrics_core_computes(demo_db):
 
 
 def test_overview_attention_list_names_unpriced_calls_and_open_circuits(demo_db):
-    for i in range(5):
+    for _ in range(5):
         record_request(provider_name="openai", model="gpt-4o", status="failed", timestamp=datetime.now(UTC), sync=True)
     at = app()
     errors = " ".join(e.value for e in at.error)
