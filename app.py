@@ -10,10 +10,7 @@ from dashboard import auth, data, filters, shell
 
 st.set_page_config(page_title="LLM metrics", page_icon="📈", layout="wide")
 
-if not auth.signed_in():
-    st.navigation([st.Page(auth.login_page, title="Sign in")], position="hidden").run()
-    st.stop()
-
+signed_in = auth.signed_in()
 page = st.navigation(
     [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
@@ -23,8 +20,12 @@ page = st.navigation(
         st.Page("pages/trends.py", title="Trends", icon=":material/trending_up:"),
         st.Page("pages/budgets.py", title="Budgets", icon=":material/savings:"),
         st.Page("pages/requests.py", title="Request log", icon=":material/list_alt:"),
-    ]
+    ],
+    position="sidebar" if signed_in else "hidden",
 )
+if not signed_in:  # every URL resolves to its page, which opens once the password is typed
+    auth.login_page()
+    st.stop()
 key, providers = shell.open_database()
 if not data.has_calls() and page.url_path != "providers":
     shell.first_run()

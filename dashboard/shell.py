@@ -61,10 +61,11 @@ def first_run() -> None:
         "No calls are recorded in this database yet. Record one from your application: two lines, "
         "and the call shows up here with its cost, latency and provider health."
     )
-    st.code(SNIPPET, language="python")
+    st.code(SNIPPET, language="python", wrap_lines=True)
     st.markdown(
-        "Or instrument an SDK client once and every call is recorded: "
-        "`client = metrics_core.integrations.openai.instrument(OpenAI())` (Anthropic and Ollama alike)."
+        "Or instrument an SDK client once and every call it makes is recorded: "
+        "`from metrics_core.integrations import openai as m_openai` then "
+        "`client = m_openai.instrument(OpenAI())` (Anthropic and Ollama alike)."
     )
     st.markdown(f"Just looking around? Load {DEMO_DAYS} days of realistic demo traffic into `{_url()}`.")
     if st.button("Load demo data", type="primary", icon=":material/play_arrow:"):

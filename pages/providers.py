@@ -122,7 +122,13 @@ else:
     st.dataframe(
         events.sort_values("at", ascending=False).head(500),
         hide_index=True,
-        column_config={"at": st.column_config.DatetimeColumn("At (UTC)", format="YYYY-MM-DD HH:mm:ss")},
+        column_config={
+            "provider": "Provider",
+            "at": st.column_config.DatetimeColumn("At (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "from_state": "From",
+            "to_state": "To",
+            "reason": "Reason",
+        },
     )
     if len(events) > 500:
         st.caption(f"The latest 500 of {fmt.count(len(events))} transitions.")
