@@ -27,6 +27,7 @@ ENV_VARS = {
     "LLM_METRICS_ALERT_URLS": "apprise URLs alerts are sent to (comma or space separated)",
     "LLM_METRICS_ALERTS_FILE": "TOML file with alert URLs and rule settings",
     "LLM_METRICS_ALERT_INTERVAL": "seconds between the writer's alert checks (0 = off; default 60)",
+    "LLM_METRICS_DASHBOARD_PASSWORD": "password the dashboard asks for before showing anything",
 }
 
 #: our provider names -> genai-prices provider ids
