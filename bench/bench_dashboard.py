@@ -36,16 +36,33 @@ def database() -> tuple[str, list[str]]:
     meta = json.loads(meta_path.read_text()) if meta_path.exists() and path.exists() else None
     if meta and time.time() - meta["built_at"] < MAX_AGE_DAYS * 86400:
         age = (time.time() - meta["built_at"]) / 86400
-        return url, [f"database: {path.relative_to(ROOT)} ({meta['calls']:,} calls, built {age:.1f} days ago "
-                     f"in {meta['seconds']:.0f} s; delete it to rebuild)"]  # fmt: skip
+        return url, [
+            f"database: {path.relative_to(ROOT)} ({meta['calls']:,} calls, built {age:.1f} days ago "
+            f"in {meta['seconds']:.0f} s; delete it to rebuild)"
+        ]
     for stale in CACHE.glob(f"{path.name}*"):
         stale.unlink()
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "metrics_core", "--db", url, "demo", "--days", str(DAYS), "--per-day", str(PER_DAY),
-         "--seed", str(SEED)],
-        cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "metrics_core",
+            "--db",
+            url,
+            "demo",
+            "--days",
+            str(DAYS),
+            "--per-day",
+            str(PER_DAY),
+            "--seed",
+            str(SEED),
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     seconds = time.perf_counter() - started
     calls = _count(url)
     meta_path.write_text(json.dumps({"built_at": time.time(), "seconds": seconds, "calls": calls}))
@@ -54,8 +71,14 @@ def database() -> tuple[str, list[str]]:
 
 def _count(url: str) -> int:
     code = "from metrics_core import queries; print(queries.request_count())"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "LLM_METRICS_DB_URL": url},
-                         check=True, capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "LLM_METRICS_DB_URL": url},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return int(out.stdout.strip())
 
 

@@ -131,19 +131,36 @@ def attention_items(health: dict, costs: dict, providers: list[dict]) -> list[At
                 f"(last: {health.get('last_write_error')}).",
             )
         )
-    items += [Attention("warning", text) for text in budgets_at_risk()]
+    items += budgets_at_risk()
     return items
 
 
-def budgets_at_risk() -> list[str]:
-    """Budget warnings from ``metrics_core.budgets`` once it exists (built separately); else none."""
+def budgets_at_risk() -> list[Attention]:
+    """Budgets spent or heading over, from ``metrics_core.budgets`` when it is installed (it is built
+    separately; without it there is nothing to report)."""
     if importlib.util.find_spec("metrics_core.budgets") is None:
         return []
-    budgets = importlib.import_module("metrics_core.budgets")
-    at_risk = getattr(budgets, "budgets_at_risk", None)
-    if at_risk is None:
+    statuses = getattr(importlib.import_module("metrics_core.budgets"), "statuses", None)
+    if statuses is None:
         return []
-    return [str(item.get("message", item)) if isinstance(item, dict) else str(item) for item in at_risk()]
+    items = []
+    for status in statuses():
+        s = status.as_dict()
+        if s["state"] == "ok":
+            continue
+        label = f"**Budget {s['name']}** ({s['scope']}, {s['period_label']})"
+        spent = f"{fmt.money(s['spent_usd'])} of {fmt.money(s['amount_usd'])} ({fmt.pct(s['percent'])})"
+        if s["state"] == "over":
+            items.append(Attention("error", f"{label} is spent: {spent}."))
+        else:
+            items.append(
+                Attention(
+                    "warning",
+                    f"{label}: {spent} used, {fmt.money(s['projected_usd'])} projected "
+                    "by the end of the period. See *Budgets*.",
+                )
+            )
+    return items
 
 
 def attention_list(items: list[Attention]) -> None:

@@ -150,9 +150,12 @@ def test_priority_and_circuit_reset_write_through_metrics_core(demo_db):
     now = datetime.now(UTC)
     for i in range(5):
         record_request(
-            provider_name="claude", model="claude-haiku-4-5", status="timeout",
-            timestamp=now + timedelta(seconds=i), sync=True,
-        )  # fmt: skip
+            provider_name="claude",
+            model="claude-haiku-4-5",
+            status="timeout",
+            timestamp=now + timedelta(seconds=i),
+            sync=True,
+        )
     claude = providers.get_provider("claude")
     assert claude["circuit_state"] == "open"
     at = app("providers")

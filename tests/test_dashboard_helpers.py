@@ -63,9 +63,14 @@ def test_csv_export_holds_every_filtered_row_in_pages(monkeypatch):
     now = datetime.now(UTC)
     for i in range(25):
         record_request(
-            provider_name="claude" if i % 5 == 0 else "ollama", model="m", status="success",
-            prompt_tokens=i, tags={"project": "a,b"}, timestamp=now - timedelta(minutes=i), sync=True,
-        )  # fmt: skip
+            provider_name="claude" if i % 5 == 0 else "ollama",
+            model="m",
+            status="success",
+            prompt_tokens=i,
+            tags={"project": "a,b"},
+            timestamp=now - timedelta(minutes=i),
+            sync=True,
+        )
     queries_calls = []
     real = queries.request_log
 
@@ -81,3 +86,34 @@ def test_csv_export_holds_every_filtered_row_in_pages(monkeypatch):
     assert rows[0]["tags"] == "project=a,b"
     assert queries_calls == [10, 10, 10]
     assert len(list(csv.DictReader(io.StringIO(data.log_csv({}, limit=7).decode())))) == 7
+
+
+def test_budgets_at_risk_come_from_the_budgets_module_when_there_is_one(monkeypatch):
+    import importlib.machinery
+    import sys
+    import types
+
+    from dashboard import widgets
+
+    class Status:
+        def __init__(self, **values):
+            self.values = values
+
+        def as_dict(self):
+            return self.values
+
+    common = {"scope": "all", "period_label": "November 2026", "amount_usd": 100.0}
+    fake = types.ModuleType("metrics_core.budgets")
+    fake.__spec__ = importlib.machinery.ModuleSpec("metrics_core.budgets", None)
+    fake.statuses = lambda: [
+        Status(name="team", state="ok", spent_usd=10.0, percent=10.0, projected_usd=30.0, **common),
+        Status(name="search", state="warning", spent_usd=85.0, percent=85.0, projected_usd=120.0, **common),
+        Status(name="support", state="over", spent_usd=101.0, percent=101.0, projected_usd=150.0, **common),
+    ]
+    monkeypatch.setitem(sys.modules, "metrics_core.budgets", fake)
+    items = widgets.budgets_at_risk()
+    assert [(i.level, i.text.split("**")[1]) for i in items] == [
+        ("warning", "Budget search"),
+        ("error", "Budget support"),
+    ]
+    assert "$85.00 of $100.00 (85.0%) used, $120.00 projected" in items[0].text
