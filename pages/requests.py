@@ -71,6 +71,8 @@ picked = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     key="log_table",
+    placeholder="—",
+    height=560,
     column_order=[
         "timestamp",
         "provider",
@@ -96,7 +98,7 @@ picked = st.dataframe(
         "cache_read_tokens": st.column_config.NumberColumn("Cache read", format="localized"),
         "duration_ms": st.column_config.NumberColumn("Duration", format="%.0f ms"),
         "ttft_ms": st.column_config.NumberColumn("TTFT", format="%.0f ms"),
-        "cost_usd": st.column_config.NumberColumn("Cost", format="$%.6f", help="Empty: unpriced"),
+        "cost_usd": st.column_config.NumberColumn("Cost", format="$%.6f", help="— : no known price (unpriced)"),
         "error_message": st.column_config.TextColumn("Error", width="large"),
         "tags": "Tags",
         "endpoint": "Endpoint",

@@ -288,3 +288,13 @@ def test_password_is_asked_before_anything_is_shown(demo_db, monkeypatch):
     assert titles(at) == ["Overview"] and at.metric
     at.switch_page("pages/costs.py").run()
     assert titles(at) == ["Costs & savings"]
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_copes_with_a_window_without_calls(engine, page):
+    demo.load(engine, days=5, per_day=40, seed=1, now=datetime.now(UTC) - timedelta(days=60))
+    at = app(page)
+    assert titles(at) == [PAGES[page]]
+    if page == "overview":
+        assert kpis(at)["Requests"] == ("0", None)
+        assert kpis(at)["p95 latency"][0] == "—"
