@@ -61,14 +61,22 @@ class Filters:
         """Midnight after the window's last day (exclusive)."""
         return datetime.combine(self.window.end + timedelta(days=1), datetime.min.time())
 
+    def previous_label(self) -> str:
+        """What the deltas compare with: the window of the same length just before."""
+        return "the day before" if self.window.days == 1 else f"the {self.window.days} days before"
+
     def describe(self) -> str:
         w = self.window
-        span = w.start.strftime("%-d %b %Y") if w.days == 1 else f"{w.start:%-d %b} – {w.end:%-d %b %Y}"
+        span = _day(w.start, year=True) if w.days == 1 else f"{_day(w.start)} – {_day(w.end, year=True)}"
         parts = [f"{self.label}: {span} ({w.days} day{'s' if w.days > 1 else ''}, UTC)"]
         parts.append("providers: " + (", ".join(self.providers) if self.providers else "all"))
         if self.models:
             parts.append("models: " + ", ".join(self.models))
         return " · ".join(parts)
+
+
+def _day(d: date, year: bool = False) -> str:
+    return f"{d.day} {d:%b}" + (f" {d.year}" if year else "")
 
 
 def window_for(preset: str, today: date, custom: tuple[date, ...] = ()) -> Window:

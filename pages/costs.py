@@ -45,7 +45,8 @@ widgets.kpi_row(
             fmt.count(costs["unpriced_requests"]),
             help="Calls to a model with no known price: left out of spend and savings, never counted as $0",
         ),
-    ]
+    ],
+    previous_label=f.previous_label(),
 )
 if costs["unpriced_requests"]:
     models = sorted({m["model"] for m in costs["by_model"] if m["unpriced_requests"]})

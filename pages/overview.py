@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard import charts, data, filters, fmt, widgets
 from dashboard.widgets import Kpi
+from metrics_core import queries
 
 f = filters.current()
 st.title("Overview")
@@ -69,8 +70,10 @@ widgets.kpi_row(
             chart=per_day(daily["savings_usd"] / priced_reference.where(priced_reference > 0) * 100),
         ),
     ],
-    previous_label=f"the {f.window.days} days before",
+    previous_label=f.previous_label(),
 )
+if compare and f.window.end == queries.utc_today():
+    st.caption("Today is still running: the deltas compare it, as part of the window, with whole days before.")
 
 providers = data.providers()
 shown = [p for p in providers if not f.providers or p["name"] in f.providers]
