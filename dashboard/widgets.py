@@ -138,14 +138,15 @@ def attention_items(health: dict, costs: dict, providers: list[dict]) -> list[At
 def budgets_at_risk() -> list[Attention]:
     """Budgets spent or heading over, from ``metrics_core.budgets`` when it is installed (it is built
     separately; without it there is nothing to report)."""
-    if importlib.util.find_spec("metrics_core.budgets") is None:
-        return []
-    statuses = getattr(importlib.import_module("metrics_core.budgets"), "statuses", None)
-    if statuses is None:
-        return []
+    try:
+        if importlib.util.find_spec("metrics_core.budgets") is None:
+            return []
+        statuses = getattr(importlib.import_module("metrics_core.budgets"), "statuses", None)
+        rows = [status.as_dict() for status in statuses()] if statuses is not None else []
+    except Exception as exc:  # an optional part must not take the overview down with it
+        return [Attention("warning", f"Budgets could not be checked: {type(exc).__name__}: {exc}")]
     items = []
-    for status in statuses():
-        s = status.as_dict()
+    for s in rows:
         if s["state"] == "ok":
             continue
         label = f"**Budget {s['name']}** ({s['scope']}, {s['period_label']})"

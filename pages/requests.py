@@ -115,9 +115,7 @@ if picked.selection.rows:
             f"**Call {row['id']}** · {row['timestamp']:%Y-%m-%d %H:%M:%S} UTC · {row['provider']} / "
             f"`{row['model']}` · {row['status']}"
         )
-        if row["error_message"]:
+        if isinstance(row["error_message"], str) and row["error_message"]:
             st.code(row["error_message"], language=None, wrap_lines=True)
-        st.json(
-            {k: (None if v != v else v) for k, v in row.drop(["error_message"]).items() if k != "timestamp"},
-            expanded=False,
-        )
+        details = row.drop(["id", "timestamp", "provider", "model", "status", "error_message"])
+        st.json({k: None if isinstance(v, float) and v != v else v for k, v in details.items()}, expanded=True)
