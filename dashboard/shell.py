@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from metrics_core import demo
 from metrics_core.errors import DatabaseUnavailable, MetricsError, SchemaTooNew
@@ -100,9 +101,14 @@ def require_frame() -> None:
     request is a page's URL; ``AppTest`` does so on every run. That would skip the password and the
     database checks and the sidebar, so the page hands over to ``app.py`` in the same run (whose
     ``st.navigation`` picks this very page, by its URL path) and stops once that has drawn it.
+    A page run as an app of its own (``streamlit run pages/x.py``, ``AppTest.from_file`` of the page)
+    is left alone.
     """
     if st.session_state.get(_IN_FRAME):
         return
     app = PAGES_DIR.parent / "app.py"
+    ctx = get_script_run_ctx()
+    if ctx is None or Path(ctx.main_script_path).resolve() != app:
+        return  # the page is the app itself (`streamlit run pages/x.py`, AppTest of one page): no frame to add
     exec(compile(app.read_text(encoding="utf-8"), str(app), "exec"), {"__name__": "__main__", "__file__": str(app)})
     st.stop()

@@ -3,8 +3,10 @@
 import altair as alt
 import streamlit as st
 
+from dashboard import filters
 from metrics_core import alerts, budgets
 
+filters.current()  # first on every page: runs the page inside app.py (password, database checks, sidebar)
 st.title("Budgets")
 
 statuses = budgets.statuses()

@@ -227,9 +227,10 @@ def test_request_log_filters_pages_and_counts_in_sql(demo_db):
     assert any(f"**{fmt.count(expected)}** matching calls" in m.value for m in at.markdown)
 
 
-def test_budgets_page_says_what_it_will_show(demo_db):
+def test_budgets_page_renders_inside_the_app(demo_db):
     at = app("budgets")
-    assert "month-end" in at.info[0].value
+    assert "No budgets yet" in at.info[0].value
+    assert at.sidebar.selectbox(key=filters.WINDOW_KEY).value == filters.DEFAULT_PRESET
 
 
 def test_auto_refresh_option_runs(demo_db):
