@@ -71,6 +71,10 @@ def latency(f, *, by: str = "provider", kind: str = "duration") -> pd.DataFrame:
     return _q("latency_percentiles", f, by=by, kind=kind)
 
 
+def latency_breakdown(f, *, kind: str = "duration") -> dict[str, pd.DataFrame]:
+    return _q("latency_breakdown", f, kind=kind)
+
+
 def daily(f, *, by_provider: bool = False, moving_average: int = 7) -> pd.DataFrame:
     return _q("daily_series", f, by_provider=by_provider, moving_average=moving_average)
 

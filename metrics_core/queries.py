@@ -717,17 +717,52 @@ def latency_percentiles(
     )
     with engine.connect() as conn:
         rows = conn.execute(q.where(_filters(t, window, providers, models, conn), t.c.kind == kind)).all()
-    grouped: dict[tuple, list] = {}
-    for row in rows:
-        grouped.setdefault(tuple(row[: len(group)]), []).append((row.bucket, int(row.n)))
-    out = []
-    for key, counts in sorted(grouped.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
-        pct = latency.percentiles(counts, PERCENTILES)
-        out.append((*key, sum(c for _, c in counts), pct[50.0], pct[95.0], pct[99.0]))
-    frame = pd.DataFrame(out, columns=[*group, "calls", "p50_ms", "p95_ms", "p99_ms"])
+    frame = _percentile_frame([(tuple(row[: len(group)]), row.bucket, int(row.n)) for row in rows], group)
     if by == "day":
         frame["day"] = pd.to_datetime(frame["day"].map(_as_date) if len(frame) else frame["day"])
     return frame
+
+
+def latency_breakdown(
+    days: int | None = None,
+    *,
+    window: Window | None = None,
+    kind: str = "duration",
+    providers=None,
+    models=None,
+    engine=None,
+) -> dict[str, pd.DataFrame]:
+    """``latency_percentiles`` by ``total``, ``provider`` and ``model`` at once, from one read of the
+    histogram (a page that shows all three reads it once instead of three times)."""
+    if kind not in ("duration", "ttft"):
+        raise ValueError(f"kind must be 'duration' or 'ttft', got {kind!r}")
+    window = _window(days, window, 30)
+    engine = _engine(engine)
+    t, p = db.latency_daily, db.providers
+    q = (
+        select(p.c.name.label("provider"), t.c.model, t.c.bucket, func.sum(t.c.count).label("n"))
+        .select_from(t.join(p, p.c.id == t.c.provider_id))
+        .group_by(p.c.name, t.c.model, t.c.bucket)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(q.where(_filters(t, window, providers, models, conn), t.c.kind == kind)).all()
+    return {
+        by: _percentile_frame([(tuple(r[: len(group)]), r.bucket, int(r.n)) for r in rows], group)
+        for by, group in (("total", ()), ("provider", ("provider",)), ("model", ("provider", "model")))
+    }
+
+
+def _percentile_frame(rows: list[tuple[tuple, int, int]], group: tuple[str, ...]) -> pd.DataFrame:
+    """(group key, bucket, count) rows -> one row per group with calls and p50/p95/p99 in ms."""
+    grouped: dict[tuple, dict[int, int]] = {}
+    for key, bucket, n in rows:
+        counts = grouped.setdefault(key, {})
+        counts[bucket] = counts.get(bucket, 0) + n
+    out = []
+    for key, counts in sorted(grouped.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+        pct = latency.percentiles(counts.items(), PERCENTILES)
+        out.append((*key, sum(counts.values()), pct[50.0], pct[95.0], pct[99.0]))
+    return pd.DataFrame(out, columns=[*group, "calls", "p50_ms", "p95_ms", "p99_ms"])
 
 
 _SERIES = (

@@ -12,7 +12,8 @@ st.title("Usage")
 st.caption(f.describe())
 
 usage = data.metrics(f)
-ttft_total = data.latency(f, by="total", kind="ttft")
+ttft = data.latency_breakdown(f, kind="ttft")
+ttft_total = ttft["total"]
 ttft_p50 = ttft_total["p50_ms"].iloc[0] if len(ttft_total) else None
 cached = usage["cache_read_tokens"] / usage["total_prompt_tokens"] * 100 if usage["total_prompt_tokens"] else None
 widgets.kpi_row(
@@ -76,12 +77,12 @@ COLUMNS = {
 }
 st.subheader("By provider")
 st.dataframe(
-    table(usage["by_provider"], data.latency(f, by="provider", kind="ttft"), ["provider"]),
+    table(usage["by_provider"], ttft["provider"], ["provider"]),
     hide_index=True,
     column_config=COLUMNS,
 )
 st.subheader("By model")
-by_model = table(usage["by_model"], data.latency(f, by="model", kind="ttft"), ["provider", "model"])
+by_model = table(usage["by_model"], ttft["model"], ["provider", "model"])
 st.dataframe(by_model, hide_index=True, column_config=COLUMNS)
 st.caption(
     "Latency covers every call with a duration, failed ones included. Percentiles come from a log-spaced "

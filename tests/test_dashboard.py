@@ -299,3 +299,14 @@ def test_every_page_copes_with_a_window_without_calls(engine, page):
     if page == "overview":
         assert kpis(at)["Requests"] == ("0", None)
         assert kpis(at)["p95 latency"][0] == "—"
+
+
+def test_overview_lists_budgets_at_risk(demo_db):
+    from metrics_core import budgets
+
+    budgets.set_budget(name="tiny", amount_usd="0.01")
+    budgets.set_budget(name="roomy", amount_usd="1000000")
+    at = app()
+    errors = " ".join(e.value for e in at.error)
+    assert "Budget tiny" in errors and "is spent" in errors
+    assert "roomy" not in errors + " ".join(w.value for w in at.warning)

@@ -170,3 +170,13 @@ def test_window_helpers_used_by_the_sidebar():
     assert window_for(CUSTOM, today, (date(2026, 3, 10),)) == Window(date(2026, 3, 10), date(2026, 3, 10))
     with pytest.raises(ValueError, match="unknown date window 'Yesterday'"):
         window_for("Yesterday", today)
+
+
+def test_latency_breakdown_equals_the_separate_queries(engine):
+    demo.load(engine, days=4, per_day=300, seed=5)
+    w = Window.last(4)
+    for kind in ("duration", "ttft"):
+        together = queries.latency_breakdown(window=w, kind=kind, providers=["claude", "ollama"])
+        for by in ("total", "provider", "model"):
+            alone = queries.latency_percentiles(window=w, by=by, kind=kind, providers=["claude", "ollama"])
+            assert together[by].equals(alone), (kind, by)
