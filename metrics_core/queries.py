@@ -111,21 +111,27 @@ def _usage_figures(row, pct: dict[float, float | None]) -> dict:
     }
 
 
-def _percentiles(conn, window, providers, models, group_cols=(), kind="duration") -> dict:
-    """{group key tuple: {p: value}} from the latency histogram."""
-    t = db.latency_daily
-    cols = [t.c[c] if c != "provider" else db.providers.c.name.label("provider") for c in group_cols]
+def _histogram_levels(conn, window, providers, models, kind="duration") -> dict[str, dict[tuple, dict[int, int]]]:
+    """The latency histogram summed per total, provider and (provider, model), from one read:
+    ``{"total": {(): {bucket: n}}, "provider": {(name,): ...}, "model": {(name, model): ...}}``."""
+    t, p = db.latency_daily, db.providers
+    names = dict(conn.execute(select(p.c.id, p.c.name)).all())
     q = (
-        select(*cols, t.c.bucket, func.sum(t.c.count).label("n"))
-        .select_from(t.join(db.providers, db.providers.c.id == t.c.provider_id))
+        select(t.c.provider_id, t.c.model, t.c.bucket, func.sum(t.c.count).label("n"))
         .where(_filters(t, window, providers, models, conn), t.c.kind == kind)
-        .group_by(*cols, t.c.bucket)
+        .group_by(t.c.provider_id, t.c.model, t.c.bucket)
     )
-    grouped: dict[tuple, list] = {}
-    for row in conn.execute(q):
-        key = tuple(row[: len(cols)])
-        grouped.setdefault(key, []).append((row.bucket, int(row.n)))
-    return {k: latency.percentiles(v, PERCENTILES) for k, v in grouped.items()}
+    levels: dict[str, dict[tuple, dict[int, int]]] = {"total": {}, "provider": {}, "model": {}}
+    for provider_id, model, bucket, n in conn.execute(q):
+        name = names[provider_id]
+        for level, key in (("total", ()), ("provider", (name,)), ("model", (name, model))):
+            counts = levels[level].setdefault(key, {})
+            counts[bucket] = counts.get(bucket, 0) + int(n)
+    return levels
+
+
+def _level_percentiles(levels: dict, level: str) -> dict[tuple, dict[float, float | None]]:
+    return {k: latency.percentiles(v.items(), PERCENTILES) for k, v in levels[level].items()}
 
 
 def metrics(
@@ -147,7 +153,8 @@ def metrics(
     with engine.connect() as conn:
         where = _filters(t, window, providers, models, conn)
         total = conn.execute(select(*_sums(t)).where(where)).one()
-        pct = _percentiles(conn, window, providers, models).get((), {})
+        levels = _histogram_levels(conn, window, providers, models)  # one read for all three levels
+        pct = _level_percentiles(levels, "total").get((), {})
         result = _usage_figures(total, pct)
         result.update(window_start=window.start.isoformat(), window_end=window.end.isoformat(), days=window.days)
         joined = t.join(p, p.c.id == t.c.provider_id)
@@ -158,7 +165,7 @@ def metrics(
             .group_by(p.c.name)
             .order_by(func.sum(t.c.requests).desc(), p.c.name)
         ).all()
-        pct_p = _percentiles(conn, window, providers, models, ("provider",))
+        pct_p = _level_percentiles(levels, "provider")
         result["by_provider"] = [
             {"provider": r.provider, **_usage_figures(r, pct_p.get((r.provider,), {}))} for r in by_p
         ]
@@ -169,7 +176,7 @@ def metrics(
             .group_by(p.c.name, t.c.model)
             .order_by(func.sum(t.c.requests).desc(), p.c.name, t.c.model)
         ).all()
-        pct_m = _percentiles(conn, window, providers, models, ("provider", "model"))
+        pct_m = _level_percentiles(levels, "model")
         result["by_model"] = [
             {"provider": r.provider, "model": r.model, **_usage_figures(r, pct_m.get((r.provider, r.model), {}))}
             for r in by_m
@@ -738,17 +745,14 @@ def latency_breakdown(
         raise ValueError(f"kind must be 'duration' or 'ttft', got {kind!r}")
     window = _window(days, window, 30)
     engine = _engine(engine)
-    t, p = db.latency_daily, db.providers
-    q = (
-        select(p.c.name.label("provider"), t.c.model, t.c.bucket, func.sum(t.c.count).label("n"))
-        .select_from(t.join(p, p.c.id == t.c.provider_id))
-        .group_by(p.c.name, t.c.model, t.c.bucket)
-    )
     with engine.connect() as conn:
-        rows = conn.execute(q.where(_filters(t, window, providers, models, conn), t.c.kind == kind)).all()
+        levels = _histogram_levels(conn, window, providers, models, kind)
+    groups = {"total": (), "provider": ("provider",), "model": ("provider", "model")}
     return {
-        by: _percentile_frame([(tuple(r[: len(group)]), r.bucket, int(r.n)) for r in rows], group)
-        for by, group in (("total", ()), ("provider", ("provider",)), ("model", ("provider", "model")))
+        level: _percentile_frame(
+            [(key, b, n) for key, counts in levels[level].items() for b, n in counts.items()], group
+        )
+        for level, group in groups.items()
     }
 
 
