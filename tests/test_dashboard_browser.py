@@ -134,3 +134,25 @@ def test_empty_database_offers_the_demo(tmp_path, browser):
             screenshot(page, "dashboard-first-run")
         finally:
             page.context.close()
+
+
+def test_request_log_downloads_the_filtered_rows_as_csv(site, tmp_path):
+    base, browser = site
+    page = open_page(browser, f"{base}/requests")
+    try:
+        assert_rendered(page, "matching calls")
+        page.locator('[data-testid="stMain"] [data-testid="stMultiSelect"]').first.click()
+        page.get_by_role("option", name="timeout", exact=True).click()
+        page.keyboard.press("Escape")
+        page.locator(APP_IDLE).wait_for()
+        shown = page.get_by_text("matching calls").inner_text()
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download CSV").click()
+        path = tmp_path / "log.csv"
+        download.value.save_as(path)
+        lines = path.read_text().splitlines()
+        assert lines[0].startswith("id,timestamp,")
+        assert {line.split(",")[4] for line in lines[1:]} == {"timeout"}
+        assert f"{len(lines) - 1:,} matching calls" in shown
+    finally:
+        page.context.close()
