@@ -31,14 +31,15 @@ def _url() -> str:
 
 def database_error(exc: Exception) -> None:
     """Explain why the database cannot be used, then stop the run (no traceback)."""
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # not SQLAlchemy's "Background on ..." line
     if isinstance(exc, SchemaTooNew):
-        st.error(f"**The metrics database is newer than this dashboard.** {exc}", icon=":material/upgrade:")
+        st.error(f"**The metrics database is newer than this dashboard.** {reason}", icon=":material/upgrade:")
         st.markdown(
             "Upgrade llm-metrics (`git pull && make run`) so it knows the newer schema, or point "
             "`LLM_METRICS_DB_URL` at another database."
         )
     else:
-        st.error(f"**The metrics database cannot be opened.** {exc}", icon=":material/database:")
+        st.error(f"**The metrics database cannot be opened.** {reason}", icon=":material/database:")
         st.markdown(
             f"The dashboard reads `{_url()}` (from `LLM_METRICS_DB_URL`). Check that the path or server "
             "exists and is readable, then reload. `llm-metrics migrate` creates a new database."
