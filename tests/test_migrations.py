@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from metrics_core import db
-from metrics_core.errors import SchemaTooNew
+from metrics_core.errors import DatabaseUnavailable, SchemaTooNew
 from metrics_core.migrations import head_revision, table_counts, upgrade
 
 EXPECTED_TABLES = {
@@ -82,3 +82,10 @@ def test_first_use_creates_the_folder_and_the_schema(tmp_path, monkeypatch):
     engine = db.get_engine()
     assert (tmp_path / "nested" / "dir" / "metrics.db").exists()
     assert dict(table_counts(engine))["llm_provider_health"] == 4
+
+
+def test_a_file_that_is_not_a_database_is_unavailable(tmp_path):
+    bad = tmp_path / "notes.db"
+    bad.write_bytes(b"not a database, just text " * 50)
+    with pytest.raises(DatabaseUnavailable, match="file is not a database"):
+        upgrade(db.create(f"sqlite:///{bad}"))

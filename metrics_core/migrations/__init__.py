@@ -74,9 +74,11 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
 
 
 def _is_operational(exc: Exception) -> bool:
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 
-    return isinstance(exc, (OperationalError, InterfaceError))
+    # a bare DatabaseError is SQLite's "file is not a database" / "database disk image is malformed";
+    # its subclasses (IntegrityError, ProgrammingError, ...) are not about opening the database
+    return isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError
 
 
 def ensure_schema(engine: Engine) -> None:
