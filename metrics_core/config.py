@@ -28,6 +28,10 @@ ENV_VARS = {
     "LLM_METRICS_ALERTS_FILE": "TOML file with alert URLs and rule settings",
     "LLM_METRICS_ALERT_INTERVAL": "seconds between the writer's alert checks (0 = off; default 60)",
     "LLM_METRICS_DASHBOARD_PASSWORD": "password the dashboard asks for before showing anything",
+    "LLM_METRICS_DB_POOL_SIZE": "connections each process keeps open to a server database (PostgreSQL)",
+    "LLM_METRICS_DB_MAX_OVERFLOW": "extra connections a process may open at peaks (PostgreSQL)",
+    "LLM_METRICS_API_MAX_BODY_BYTES": "largest request body the HTTP API accepts (413 beyond)",
+    "LLM_METRICS_API_MAX_BATCH": "most calls one POST /api/llm/record may carry",
 }
 
 #: our provider names -> genai-prices provider ids
@@ -94,6 +98,10 @@ class Settings:
     queue_size: int = 100_000
     batch_size: int = 5_000
     flush_interval_seconds: float = 1.0
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    api_max_body_bytes: int = 1_048_576
+    api_max_batch: int = 1000
     pricing_providers: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PRICING_PROVIDERS))
 
 
@@ -113,4 +121,8 @@ def settings() -> Settings:
         queue_size=_int("LLM_METRICS_QUEUE_SIZE", 100_000),
         batch_size=_int("LLM_METRICS_BATCH_SIZE", 5_000),
         flush_interval_seconds=_float("LLM_METRICS_FLUSH_INTERVAL", 1.0),
+        db_pool_size=_int("LLM_METRICS_DB_POOL_SIZE", 5),
+        db_max_overflow=_int("LLM_METRICS_DB_MAX_OVERFLOW", 10, minimum=0),
+        api_max_body_bytes=_int("LLM_METRICS_API_MAX_BODY_BYTES", 1_048_576, minimum=1024),
+        api_max_batch=_int("LLM_METRICS_API_MAX_BATCH", 1000),
     )

@@ -185,6 +185,20 @@ recorder_faults = Table(
     Column("detail", Text),
 )
 
+api_tokens = Table(
+    "llm_api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex; the token itself is never stored
+    Column("prefix", String(16), nullable=False),  # the token's first characters, to recognise it in lists
+    Column("scope", String(10), nullable=False),  # read | write
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime),
+    Column("revoked_at", DateTime),  # NULL = active
+    Index("ix_llm_api_tokens_name", "name"),
+)
+
 DEFAULT_PROVIDERS = (
     # name, display_name, provider_type, pricing_provider, priority
     ("ollama", "Ollama (Local)", "local", None, 1),
@@ -223,7 +237,18 @@ def create(url: str) -> Engine:
     """Create a new engine for ``url`` with the settings this tool needs (SQLite: WAL, busy timeout)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True, future=True)
+        cfg = settings()
+        connect_args = {}
+        if parsed.get_backend_name() == "postgresql" and "application_name" not in parsed.query:
+            connect_args["application_name"] = "llm-metrics"  # shows in pg_stat_activity
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_size=cfg.db_pool_size,
+            max_overflow=cfg.db_max_overflow,
+            pool_recycle=1800,
+            connect_args=connect_args,
+        )
     _prepare_sqlite_path(parsed)
     engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
 

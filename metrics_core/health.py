@@ -127,7 +127,7 @@ def load(conn, provider_id: int) -> Circuit:
 def apply_outcomes(conn, outcomes: dict[int, list[tuple[datetime, str]]], now: datetime) -> None:
     """Feed each provider's calls (in time order) through its breaker, inside the writer's transaction."""
     cfg = settings()
-    for provider_id, calls in outcomes.items():
+    for provider_id, calls in sorted(outcomes.items()):  # one lock order for concurrent writers
         circuit = before = load(conn, provider_id)
         transitions: list[Transition] = []
         last_ok = None

@@ -26,7 +26,6 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import math
 import os
 import signal
 import socket
@@ -69,18 +68,21 @@ MAX_ENDPOINT = 500
 MAX_TAGS = 20
 MAX_TAG_KEY = 100
 MAX_TAG_VALUE = 200
+#: upper bounds that keep every stored figure and rollup sum finite and within a 64-bit integer
+MAX_TOKENS = 10**12
+MAX_SECONDS = 10.0**7
 
 
 def _tokens(name: str, value) -> int:
     if type(value) is int:  # the common case, fast
-        if value < 0:
-            raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+        if not 0 <= value <= MAX_TOKENS:
+            raise ValueError(f"{name} must be a whole number from 0 to {MAX_TOKENS}, got {value!r}")
         return value
     if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
     value = value.__index__()  # numpy integers and friends
-    if value < 0:
-        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    if not 0 <= value <= MAX_TOKENS:
+        raise ValueError(f"{name} must be a whole number from 0 to {MAX_TOKENS}, got {value!r}")
     return value
 
 
@@ -92,8 +94,8 @@ def _seconds(name: str, value) -> float | None:
             value = float(value)  # Decimal, numpy floats
         except (TypeError, ValueError):
             raise ValueError(f"{name} must be a number of seconds >= 0 or None, got {value!r}") from None
-    if not (value >= 0) or math.isinf(value):
-        raise ValueError(f"{name} must be a finite number of seconds >= 0 or None, got {value!r}")
+    if not (0 <= value <= MAX_SECONDS):
+        raise ValueError(f"{name} must be a number of seconds from 0 to {MAX_SECONDS:g} or None, got {value!r}")
     return float(value)
 
 
@@ -137,6 +139,7 @@ def record_request(
     tags: dict[str, str] | None = None,
     timestamp: datetime | None = None,
     sync: bool | None = None,
+    _into: list | None = None,
 ) -> None:
     """Record one LLM call. Cheap: validates, queues, returns; a background thread writes it.
 
@@ -157,6 +160,8 @@ def record_request(
         tags: labels such as ``{"project": "search", "user": "ana"}``.
         timestamp: when the call started (timezone-aware); default now.
         sync: True writes before returning; default from LLM_METRICS_SYNC.
+        _into: internal (the HTTP API): append the validated record to this list instead of
+            queueing it, so a whole batch is validated before any of it is written.
 
     Raises:
         ValueError: an argument is invalid; nothing is recorded. Storage faults never raise.
@@ -193,7 +198,7 @@ def record_request(
     else:
         cache_read_tokens = cache_write_tokens = reasoning_tokens = 0
     if duration_seconds is not None and (
-        duration_seconds.__class__ is not float or not 0 <= duration_seconds < math.inf
+        duration_seconds.__class__ is not float or not 0 <= duration_seconds <= MAX_SECONDS
     ):
         duration_seconds = _seconds("duration_seconds", duration_seconds)
     if time_to_first_token_seconds is not None:
@@ -229,6 +234,9 @@ def record_request(
         timestamp,
         time.time(),
     )
+    if _into is not None:
+        _into.append(item)
+        return
     if sync or (sync is None and writer.sync):
         writer.write_now(item)
     else:
@@ -281,17 +289,25 @@ def register_providers(conn, names, now: datetime) -> None:
         exists = conn.execute(select(p.c.id).where(p.c.name == name)).scalar()
         if exists is not None:
             continue
-        new_id = conn.execute(
-            p.insert().values(
-                name=name,
-                display_name=name,
-                provider_type="local" if local else "remote",
-                pricing_provider=None if local else cfg.pricing_providers.get(name.lower(), name.lower()),
-                priority=priority + 1,
-                enabled=True,
-                created_at=now,
-            )
-        ).inserted_primary_key[0]
+        values = dict(
+            name=name,
+            display_name=name,
+            provider_type="local" if local else "remote",
+            pricing_provider=None if local else cfg.pricing_providers.get(name.lower(), name.lower()),
+            priority=priority + 1,
+            enabled=True,
+            created_at=now,
+        )
+        if conn.dialect.name == "postgresql":
+            # Another process may register the same name at the same moment: let one of them win.
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(p).values(**values).on_conflict_do_nothing(index_elements=["name"]).returning(p.c.id)
+            new_id = conn.execute(stmt).scalar()
+            if new_id is None:
+                continue
+        else:
+            new_id = conn.execute(p.insert().values(**values)).inserted_primary_key[0]
         conn.execute(
             db.provider_health.insert().values(
                 provider_id=new_id, is_available=True, circuit_state="closed", failure_count=0, updated_at=now
@@ -313,6 +329,31 @@ def load_overrides(conn) -> dict[tuple[str, str], PriceOverride]:
             None if row.cache_write_mtok is None else Decimal(row.cache_write_mtok),
         )
     return result
+
+
+_NUL = "\x00"
+
+
+def _nul_free(value):
+    if isinstance(value, str):
+        return value.replace(_NUL, "\ufffd")
+    if isinstance(value, dict):
+        return {_nul_free(k): _nul_free(v) for k, v in value.items()}
+    return value
+
+
+def _without_nul(items: list[tuple]) -> list[tuple]:
+    """PostgreSQL text cannot hold NUL characters: replace them (U+FFFD) rather than lose the batch."""
+    out = []
+    for it in items:
+        name, model, _status, endpoint, *_counts, err, tags, _ts, _t0 = it
+        texts = [name, model, endpoint, err]
+        if tags:
+            texts += [*tags.keys(), *tags.values()]
+        if any(_NUL in t for t in texts if isinstance(t, str)):
+            it = tuple(_nul_free(v) for v in it)
+        out.append(it)
+    return out
 
 
 # llm_requests columns, in the order write_batch builds each row's values
@@ -357,6 +398,8 @@ def write_batch(
     pricer = pricer or Pricer()
     now = datetime.now(_UTC).replace(tzinfo=None)
     with engine.connect() as conn, conn.execution_options(immediate=True).begin():
+        if conn.dialect.name == "postgresql":
+            items = _without_nul(items)
         if overrides_state.get("loaded_at", 0) < time.monotonic() - OVERRIDES_TTL:
             # price overrides and provider types (local/remote) changed elsewhere apply within the TTL
             overrides_state["map"] = load_overrides(conn)

@@ -100,8 +100,13 @@ _HIST_KEYS = ("day", "provider_id", "model", "kind", "bucket")
 
 
 def add(conn, agg: Aggregates) -> None:
-    """Add aggregates to the rollup tables (insert, or add to the existing row)."""
+    """Add aggregates to the rollup tables (insert, or add to the existing row).
+
+    On PostgreSQL the rows go in key order, so concurrent writers lock rollup rows in the same
+    order and cannot deadlock each other (SQLite has one writer at a time).
+    """
     measures = db.DAILY_MEASURES
+    order = sorted if conn.dialect.name == "postgresql" else _as_is
     if agg.daily:
         _upsert(
             conn,
@@ -110,7 +115,7 @@ def add(conn, agg: Aggregates) -> None:
             measures,
             [
                 dict(zip(_DAILY_KEYS, k, strict=True)) | dict(zip(measures, v, strict=True))
-                for k, v in agg.daily.items()
+                for k, v in order(agg.daily.items())
             ],
         )
     if agg.tag_daily:
@@ -121,7 +126,7 @@ def add(conn, agg: Aggregates) -> None:
             measures,
             [
                 dict(zip(_TAG_KEYS, k, strict=True)) | dict(zip(measures, v, strict=True))
-                for k, v in agg.tag_daily.items()
+                for k, v in order(agg.tag_daily.items())
             ],
         )
     if agg.hist:
@@ -130,8 +135,12 @@ def add(conn, agg: Aggregates) -> None:
             db.latency_daily,
             _HIST_KEYS,
             ("count",),
-            [dict(zip(_HIST_KEYS, k, strict=True), count=v) for k, v in agg.hist.items()],
+            [dict(zip(_HIST_KEYS, k, strict=True), count=v) for k, v in order(agg.hist.items())],
         )
+
+
+def _as_is(items):
+    return items
 
 
 def _upsert(conn, table, keys, measures, rows) -> None:

@@ -1,13 +1,58 @@
-"""Fresh-database fixtures: every test gets its own SQLite file, named by LLM_METRICS_DB_URL."""
+"""Fresh-database fixtures: every test runs once per backend, each time on a database of its own.
+
+``metrics_db`` (autouse) is the URL of that database, also set as ``LLM_METRICS_DB_URL``:
+
+- ``sqlite``: a new file in the test's tmp_path;
+- ``postgresql``: a new database on the session's throwaway server (tests/pg_server.py), copied
+  from a template that was migrated once per session (``CREATE DATABASE ... TEMPLATE``, a few
+  milliseconds), and dropped after the test.
+
+Mark a test (or a module, with ``pytestmark``) ``sqlite_only`` when it is inherently about SQLite
+(file paths, WAL) or touches no database; ``postgresql_only`` when it is about PostgreSQL.
+``LLM_METRICS_TEST_BACKENDS=sqlite`` (or ``postgresql``) runs one backend only, for quick iterations.
+Without PostgreSQL binaries the PostgreSQL variants are skipped (and fail in CI).
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
 from datetime import UTC, datetime
 
 import pytest
+from pg_server import pg_url_fixture  # noqa: F401  (provides the session-wide ``pg_url``)
 
 from metrics_core import db, recorder
+
+BACKENDS = ("sqlite", "postgresql")
+ENV_BACKENDS = "LLM_METRICS_TEST_BACKENDS"
+TEMPLATE_DB = "llm_metrics_template"
+_counter = itertools.count(1)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: run on the SQLite backend only (file paths, WAL, no database)")
+    config.addinivalue_line("markers", "postgresql_only: run on the PostgreSQL backend only")
+
+
+def _chosen_backends() -> list[str]:
+    raw = os.environ.get(ENV_BACKENDS, "")
+    chosen = [b.strip() for b in raw.split(",") if b.strip()] or list(BACKENDS)
+    unknown = sorted(set(chosen) - set(BACKENDS))
+    if unknown:
+        raise pytest.UsageError(f"{ENV_BACKENDS}: unknown backend(s) {unknown}; choose from {list(BACKENDS)}")
+    return chosen
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "metrics_db" not in metafunc.fixturenames:
+        return
+    backends = _chosen_backends()
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        backends = [b for b in backends if b == "sqlite"] or ["sqlite"]
+    elif metafunc.definition.get_closest_marker("postgresql_only"):
+        backends = [b for b in backends if b == "postgresql"] or ["postgresql"]
+    metafunc.parametrize("metrics_db", backends, indirect=True, scope="function")
 
 
 def _forget_state() -> None:
@@ -15,18 +60,84 @@ def _forget_state() -> None:
     db.dispose_all()
 
 
+class PgDatabases:
+    """Makes and drops per-test databases on the session's server (autocommit admin connection)."""
+
+    def __init__(self, admin_url: str) -> None:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        self.url = make_url(admin_url)
+        self.conn = psycopg.connect(self._dsn(self.url.database), autocommit=True)
+        self.conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
+        self.conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+        engine = db.create(self.url_of(TEMPLATE_DB))
+        try:
+            from metrics_core.migrations import ensure_schema
+
+            ensure_schema(engine)
+        finally:
+            engine.dispose()  # a template must have no open connections when it is copied
+
+    def _dsn(self, database: str) -> str:
+        u = self.url
+        return f"host={u.host} port={u.port} user={u.username} dbname={database}" + (
+            f" password={u.password}" if u.password else ""
+        )
+
+    def url_of(self, database: str) -> str:
+        return self.url.set(database=database).render_as_string(hide_password=False)
+
+    def fresh(self) -> str:
+        name = f"llm_metrics_t{os.getpid()}_{next(_counter)}"
+        self.conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}" STRATEGY FILE_COPY')
+        return name
+
+    def drop(self, name: str) -> None:
+        self.conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        try:
+            self.drop(TEMPLATE_DB)
+        finally:
+            self.conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_url) -> PgDatabases:
+    """The session's PostgreSQL server, with a migrated template database to copy per test."""
+    databases = PgDatabases(pg_url)
+    yield databases
+    databases.close()
+
+
 @pytest.fixture(autouse=True)
-def metrics_db(tmp_path, monkeypatch) -> str:
-    """The URL of a fresh SQLite database, set as LLM_METRICS_DB_URL for the test."""
+def metrics_db(request, tmp_path, monkeypatch) -> str:
+    """The URL of a fresh database (SQLite or PostgreSQL), set as LLM_METRICS_DB_URL for the test."""
+    backend = getattr(request, "param", "sqlite")
     for name in list(os.environ):
-        if name.startswith("LLM_METRICS_"):
+        if name.startswith("LLM_METRICS_") and not name.startswith("LLM_METRICS_TEST_"):
             monkeypatch.delenv(name)
-    url = f"sqlite:///{tmp_path / 'metrics.db'}"
-    monkeypatch.setenv("LLM_METRICS_DB_URL", url)
     _forget_state()
+    pg = name = None
+    if backend == "postgresql":
+        pg = request.getfixturevalue("pg_databases")
+        name = pg.fresh()
+        url = pg.url_of(name)
+    else:
+        url = f"sqlite:///{tmp_path / 'metrics.db'}"
+    monkeypatch.setenv("LLM_METRICS_DB_URL", url)
     yield url
     recorder.reset()
     db.dispose_all()
+    if pg is not None:
+        pg.drop(name)
+
+
+@pytest.fixture
+def backend(metrics_db) -> str:
+    """``sqlite`` or ``postgresql``: the backend of this test's database."""
+    return "postgresql" if metrics_db.startswith("postgresql") else "sqlite"
 
 
 @pytest.fixture
