@@ -4,8 +4,8 @@
 
 - ``sqlite``: a new file in the test's tmp_path;
 - ``postgresql``: a new database on the session's throwaway server (tests/pg_server.py), copied
-  from a template that was migrated once per session (``CREATE DATABASE ... TEMPLATE``, a few
-  milliseconds), and dropped after the test.
+  from a template migrated once per session (``CREATE DATABASE ... TEMPLATE``; a background thread
+  makes the copies ahead of the tests and drops used ones), so a test waits for none of it.
 
 Mark a test (or a module, with ``pytestmark``) ``sqlite_only`` when it is inherently about SQLite
 (file paths, WAL) or touches no database; ``postgresql_only`` when it is about PostgreSQL.
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -61,14 +63,20 @@ def _forget_state() -> None:
 
 
 class PgDatabases:
-    """Makes and drops per-test databases on the session's server (autocommit admin connection)."""
+    """Per-test databases on the session's server, copied from a migrated template.
+
+    Copying takes a couple of hundred milliseconds (CREATE DATABASE checkpoints), so a background
+    thread keeps ``READY`` copies made ahead and drops used ones, off the tests' critical path.
+    """
+
+    READY = 2
 
     def __init__(self, admin_url: str) -> None:
         import psycopg
         from sqlalchemy.engine import make_url
 
         self.url = make_url(admin_url)
-        self.conn = psycopg.connect(self._dsn(self.url.database), autocommit=True)
+        self.conn = psycopg.connect(self._dsn(self.url.database), autocommit=True)  # the main thread's
         self.conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
         self.conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
         engine = db.create(self.url_of(TEMPLATE_DB))
@@ -78,6 +86,14 @@ class PgDatabases:
             ensure_schema(engine)
         finally:
             engine.dispose()  # a template must have no open connections when it is copied
+        self.ready: queue.Queue = queue.Queue()
+        self.jobs: queue.Queue = queue.Queue()
+        self.worker = threading.Thread(
+            target=self._work, args=(psycopg.connect(self._dsn(self.url.database), autocommit=True),), daemon=True
+        )
+        self.worker.start()
+        for _ in range(self.READY):
+            self.jobs.put(("create", None))
 
     def _dsn(self, database: str) -> str:
         u = self.url
@@ -85,18 +101,49 @@ class PgDatabases:
             f" password={u.password}" if u.password else ""
         )
 
+    def _work(self, conn) -> None:
+        while True:
+            job, name = self.jobs.get()
+            try:
+                if job == "stop":
+                    return
+                if job == "create":
+                    name = f"llm_metrics_t{os.getpid()}_{next(_counter)}"
+                    conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}" STRATEGY FILE_COPY')
+                    self.ready.put(name)
+                else:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            except Exception as exc:  # handed to the test that waits for a database
+                if job == "create":
+                    self.ready.put(exc)
+            finally:
+                self.jobs.task_done()
+
     def url_of(self, database: str) -> str:
         return self.url.set(database=database).render_as_string(hide_password=False)
 
     def fresh(self) -> str:
-        name = f"llm_metrics_t{os.getpid()}_{next(_counter)}"
-        self.conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}" STRATEGY FILE_COPY')
+        """The name of a new database, a copy of the template (made ahead by the worker)."""
+        self.jobs.put(("create", None))
+        name = self.ready.get(timeout=120)
+        if isinstance(name, Exception):
+            raise name
         return name
+
+    def release(self, name: str) -> None:
+        """Drop a test's database in the background."""
+        self.jobs.put(("drop", name))
 
     def drop(self, name: str) -> None:
         self.conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
+        self.jobs.put(("stop", None))
+        self.worker.join(60)
+        while not self.ready.empty():
+            name = self.ready.get()
+            if isinstance(name, str):
+                self.drop(name)
         try:
             self.drop(TEMPLATE_DB)
         finally:
@@ -131,7 +178,7 @@ def metrics_db(request, tmp_path, monkeypatch) -> str:
     recorder.reset()
     db.dispose_all()
     if pg is not None:
-        pg.drop(name)
+        pg.release(name)
 
 
 @pytest.fixture

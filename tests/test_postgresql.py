@@ -1,0 +1,342 @@
+"""The same code on SQLite and PostgreSQL: recording, rollups, day bucketing, migrations, CLI.
+
+Every test here runs on both backends (see conftest.py); the PostgreSQL-specific ones say so.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import metrics_core
+from metrics_core import LLMMetricsService, db, queries, recorder, rollup
+from metrics_core.cli import main as cli
+
+ROOT = Path(__file__).resolve().parent.parent
+MONEY_TOLERANCE = Decimal("1e-8")
+
+
+def rollup_mismatches(engine) -> list[str]:
+    """Recompute llm_costs_daily from the raw rows with ``rollup.aggregate``; list the differences."""
+    r, t = db.requests, db.costs_daily
+    with engine.connect() as conn:
+        raw = [dict(row._mapping) for row in conn.execute(sa.select(*[r.c[c] for c in rollup._ROW_COLS]))]
+        stored = {(row.day, row.provider_id, row.model): row for row in conn.execute(sa.select(t))}
+    expected = rollup.aggregate(raw).daily
+    problems = []
+    if set(expected) != set(stored):
+        problems.append(f"keys differ: {sorted(set(expected) ^ set(stored))[:5]}")
+    for key, values in expected.items():
+        row = stored.get(key)
+        if row is None:
+            continue
+        for name, want in zip(db.DAILY_MEASURES, values, strict=True):
+            got = getattr(row, name)
+            if isinstance(want, Decimal) or isinstance(got, Decimal):
+                ok = abs(Decimal(str(got)) - Decimal(str(want))) <= MONEY_TOLERANCE
+            elif isinstance(want, float):
+                ok = abs(got - want) <= 1e-6 * max(1.0, abs(want))
+            else:
+                ok = got == want
+            if not ok:
+                problems.append(f"{key} {name}: stored {got!r}, raw rows say {want!r}")
+    return problems
+
+
+def test_backend_matches_url(engine, backend):
+    assert engine.dialect.name == backend
+    if backend == "postgresql":
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("show application_name").scalar() == "llm-metrics"
+
+
+def test_savings_example(engine):
+    """Issue 2's example, on either backend: 9 Ollama calls and 1 Claude call -> 90.0% savings."""
+    for i in range(10):
+        metrics_core.record_request(
+            provider_name="claude" if i == 0 else "ollama",
+            model="claude-sonnet-4-5",
+            status="success",
+            prompt_tokens=1000,
+            completion_tokens=500,
+            duration_seconds=1.0 + i / 10,
+        )
+    costs = LLMMetricsService.get_cost_summary(30)
+    assert costs["total_cost_usd"] == pytest.approx(0.0105)
+    assert costs["hypothetical_claude_cost_usd"] == pytest.approx(0.105)
+    assert costs["estimated_savings_usd"] == pytest.approx(0.0945)
+    assert costs["savings_percentage"] == pytest.approx(90.0)
+    assert (costs["local_requests"], costs["remote_requests"]) == (9, 1)
+    usage = LLMMetricsService.get_metrics(7)
+    assert usage["total_requests"] == 10 and usage["success_rate"] == 100.0
+    assert usage["p50_response_time_ms"] == pytest.approx(1400, rel=0.02)
+    assert isinstance(usage["total_tokens"], int) and usage["total_tokens"] == 15_000
+    providers = {p["name"]: p for p in LLMMetricsService.get_all_providers()}
+    assert providers["ollama"]["total_requests"] == 9
+    assert isinstance(providers["ollama"]["total_requests"], int)
+    assert rollup_mismatches(engine) == []
+
+
+def test_days_are_utc_days_whatever_the_session_time_zone(metrics_db, backend):
+    """Calls just before and after UTC midnight land on their own UTC days, even when a PostgreSQL
+    session runs in another time zone (columns are UTC without time zone, bucketed in Python)."""
+    url = metrics_db
+    if backend == "postgresql":
+        url += "?options=-c%20timezone%3DAmerica%2FNew_York"
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    before_midnight = today - timedelta(microseconds=1)
+    engine = db.get_engine(url)
+    items = [
+        ("openai", "gpt-4o", "success", None, 10, 5, 0, 0, 0, 0.5, None, None, None, before_midnight, 0.0),
+        ("openai", "gpt-4o", "success", None, 10, 5, 0, 0, 0, 0.5, None, None, None, today, 0.0),
+        ("openai", "gpt-4o", "failed", None, 10, 0, 0, 0, 0, 0.5, None, "x", None, today + timedelta(hours=23), 0.0),
+    ]
+    recorder.write_batch(engine, items, recorder._ProviderCache(), {})
+    if backend == "postgresql":
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("show timezone").scalar() == "America/New_York"
+    daily = queries.trends(2, engine=engine)["daily"]
+    assert [(d["date"], d["requests"], d["failed_requests"]) for d in daily] == [
+        (before_midnight.date().isoformat(), 1, 0),
+        (today.date().isoformat(), 2, 1),
+    ]
+    log = queries.request_log(engine=engine)
+    assert log["timestamp"].iloc[-1] == before_midnight.replace(tzinfo=None)
+    assert rollup_mismatches(engine) == []
+
+
+def test_text_search_and_tags(engine):
+    metrics_core.record_request(
+        provider_name="openai",
+        model="gpt-4o",
+        status="failed",
+        error_message="Upstream TIMEOUT after 30s",
+        tags={"project": "search", "user": "ana"},
+    )
+    metrics_core.record_request(
+        provider_name="openai", model="gpt-4o", status="success", tags={"project": "support_100%"}
+    )
+    assert len(queries.request_log(error_contains="timeout")) == 1
+    assert len(queries.request_log(error_contains="%")) == 0  # LIKE wildcards are escaped
+    assert len(queries.request_log(tag=("project", "search"))) == 1
+    assert len(queries.request_log(tag=("project", "support_100%"))) == 1
+    assert len(queries.request_log(tag=("project", "support_1000"))) == 0
+    frame = queries.tag_costs(7, tag_key="project")
+    assert sorted(frame["tag_value"]) == ["search", "support_100%"]
+
+
+def test_nul_characters_are_kept_or_replaced_never_lost(engine, backend):
+    """PostgreSQL text cannot hold NUL: the writer replaces it instead of failing the whole batch."""
+    metrics_core.record_request(
+        provider_name="openai",
+        model="gpt\x00-4o",
+        status="failed",
+        error_message="bad\x00byte",
+        endpoint="/v1\x00",
+        tags={"k\x00": "v\x00"},
+    )
+    metrics_core.record_request(provider_name="openai", model="gpt-4o", status="success")
+    assert metrics_core.flush(10)
+    assert recorder.stats()["dropped"] == 0
+    log = queries.request_log()
+    assert len(log) == 2
+    expected = "gpt\x00-4o" if backend == "sqlite" else "gpt\ufffd-4o"
+    assert expected in set(log["model"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prompt_tokens": 10**13}, "prompt_tokens must be a whole number from 0 to"),
+        ({"completion_tokens": -1}, "completion_tokens must be a whole number from 0 to"),
+        ({"duration_seconds": 1e308}, "duration_seconds must be a number of seconds from 0 to"),
+        ({"duration_seconds": float("inf")}, "duration_seconds must be a number of seconds from 0 to"),
+        ({"time_to_first_token_seconds": 1e12}, "time_to_first_token_seconds must be a number of seconds"),
+    ],
+    ids=["huge-tokens", "negative", "huge-duration", "inf-duration", "huge-ttft"],
+)
+def test_values_that_would_overflow_storage_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        metrics_core.record_request(provider_name="openai", model="gpt-4o", status="success", **kwargs)
+
+
+def test_cli_end_to_end(engine, capsys):
+    assert cli(["migrate"]) == 0
+    assert cli(["demo", "--days", "5", "--per-day", "40"]) == 0
+    assert cli(["summary", "--days", "5"]) == 0
+    assert cli(["providers", "disable", "openai"]) == 0
+    assert cli(["rebuild-rollups"]) == 0
+    assert cli(["price", "set", "--model", "acme-support-ft-v2", "--input", "1", "--output", "2"]) == 0
+    assert cli(["reprice"]) == 0
+    assert cli(["health"]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "llm_requests" in out and "Repriced" in out and "Rebuilt the daily rollups" in out
+    assert queries.cost_summary(5)["unpriced_requests"] == 0  # the override priced the fine-tune
+    assert rollup_mismatches(engine) == []
+
+
+def test_new_provider_ids_follow_the_defaults(engine):
+    """Migration 0001 inserts the defaults with explicit ids; a new provider must not collide."""
+    metrics_core.record_request(provider_name="mistral", model="mistral-large", status="success", sync=True)
+    ids = {p["name"]: p["id"] for p in LLMMetricsService.get_all_providers()}
+    assert ids == {"ollama": 1, "localai": 2, "claude": 3, "openai": 4, "mistral": 5}
+
+
+def test_booleans_and_numbers_come_back_as_python_types(engine):
+    metrics_core.record_request(
+        provider_name="claude",
+        model="claude-sonnet-4-5",
+        status="success",
+        prompt_tokens=100,
+        completion_tokens=10,
+        sync=True,
+    )
+    p = LLMMetricsService.set_provider_enabled(3, False)
+    assert p["enabled"] is False and isinstance(p["total_cost_usd"], float)
+    frame = queries.daily_frame(3)
+    assert frame["cost_usd"].dtype == float and int(frame["requests"].sum()) == 1
+    assert isinstance(queries.cost_summary(3)["total_cost_usd"], Decimal)
+
+
+@pytest.fixture
+def empty_url(request, backend, tmp_path):
+    """A database with no tables at all (the per-test databases come migrated)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    pg = request.getfixturevalue("pg_databases")
+    name = f"llm_metrics_empty_{os.getpid()}"
+    pg.drop(name)
+    pg.conn.execute(f'CREATE DATABASE "{name}"')
+    request.addfinalizer(lambda: pg.drop(name))
+    return pg.url_of(name)
+
+
+def test_concurrent_first_migrations(empty_url):
+    """Several processes starting at once on an empty database migrate it exactly once."""
+    from metrics_core.migrations import head_revision, table_counts, upgrade
+
+    errors = []
+
+    def run():
+        engine = db.create(empty_url)
+        try:
+            upgrade(engine)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    engine = db.create(empty_url)
+    try:
+        counts = dict(table_counts(engine))
+        assert counts["llm_providers"] == 4 and counts["llm_provider_health"] == 4
+        assert upgrade(engine) == (head_revision(), head_revision())
+    finally:
+        engine.dispose()
+
+
+WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from datetime import UTC, datetime, timedelta
+    import metrics_core
+
+    worker, n = int(sys.argv[1]), int(sys.argv[2])
+    start = datetime.now(UTC) - timedelta(days=2)
+    for i in range(n):
+        metrics_core.record_request(
+            provider_name=("ollama", "claude", "openai", "brand-new")[i % 4],
+            model=("llama3.2", "claude-sonnet-4-5", "gpt-4o", "mystery")[i % 4],
+            status="success" if i % 7 else "failed",
+            prompt_tokens=100 + i % 50, completion_tokens=20 + i % 10, cache_read_tokens=i % 3,
+            duration_seconds=0.1 + (i % 13) / 10, time_to_first_token_seconds=0.05 if i % 2 else None,
+            tags={"project": f"p{i % 3}", "worker": str(worker)},
+            timestamp=start + timedelta(seconds=i * 40 + worker),
+        )
+        if i % 100 == 0:
+            time.sleep(0.001)
+    assert metrics_core.flush(60), "flush timed out"
+    stats = metrics_core.recorder.stats()
+    assert stats["dropped"] == 0, stats
+    print(stats["write_errors"])
+    """
+)
+
+
+def test_eight_processes_record_concurrently_and_lose_nothing(engine, metrics_db, backend, tmp_path):
+    """Eight processes (small batches, so many transactions overlap) record at once: every row
+    lands, a provider that all of them register at the same moment exists once, and the daily
+    rollup equals what the raw rows add up to."""
+    per_process = 600
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    env = {
+        **os.environ,
+        "LLM_METRICS_DB_URL": metrics_db,
+        "LLM_METRICS_BATCH_SIZE": "25",
+        "LLM_METRICS_FLUSH_INTERVAL": "0.02",
+        "PYTHONPATH": str(ROOT),
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(w), str(per_process)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(8)
+    ]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    for p, (_out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(db.requests)).scalar_one()
+        named = conn.execute(
+            sa.select(sa.func.count()).select_from(db.providers).where(db.providers.c.name == "brand-new")
+        ).scalar_one()
+        rolled = conn.execute(sa.select(sa.func.sum(db.costs_daily.c.requests))).scalar_one()
+    print("write errors per process:", [out.strip() for out, _ in outputs])
+    assert total == 8 * per_process
+    assert int(rolled) == total
+    assert named == 1
+    assert rollup_mismatches(engine) == []
+    assert (
+        queries.metrics(window=queries.Window(date.today() - timedelta(days=3), date.today()))["total_requests"]
+        == total
+    )
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_uses_wal(engine, metrics_db):
+    """SQLite-only by nature: the database file runs in WAL mode."""
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert Path(metrics_db.removeprefix("sqlite:///")).exists()
+
+
+@pytest.mark.postgresql_only
+def test_migrations_hold_an_advisory_lock(engine):
+    """The upgrade runs under a transaction-scoped advisory lock (released at commit)."""
+    from metrics_core.migrations import upgrade
+
+    upgrade(engine)
+    with engine.connect() as conn:
+        held = conn.exec_driver_sql("select count(*) from pg_locks where locktype = 'advisory'").scalar()
+    assert held == 0
