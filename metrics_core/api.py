@@ -463,7 +463,7 @@ def create_app(
             except ValidationError as exc:
                 for err in exc.errors(include_url=False, include_input=False, include_context=False):
                     loc = [*where, *err["loc"]]
-                    field = ".".join(str(p) for p in err["loc"]) or "body"
+                    field = ".".join(str(p) for p in err["loc"] if p != "") or "body"
                     problems.append(_problem(loc, f"{field}: {err['msg']}", err["type"]))
                 continue
             if parsed.timestamp is not None and not EARLIEST <= parsed.timestamp <= latest:
