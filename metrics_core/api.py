@@ -12,7 +12,10 @@ is sent: a 200 means the calls are stored, an error means none of them is.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
+import queue
 import re
 import threading
 import time
@@ -27,7 +30,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from starlette.concurrency import run_in_threadpool
 
 from . import __version__, db, providers, queries, recorder, tokens
 from .config import settings
@@ -220,6 +222,79 @@ class _Auth:
         return token
 
 
+class _Committer:
+    """Group commit: one thread writes the calls of every request waiting at that moment in one
+    transaction (concurrent requests would otherwise queue for SQLite's write lock, or for
+    PostgreSQL's row locks on the same rollup and breaker rows, one transaction each).
+
+    A request is answered once its transaction commits. If a group's transaction fails, each of
+    its requests is written again on its own, so one request's failure is never another's and a
+    request's calls are stored all together or not at all.
+    """
+
+    MAX_ROWS = 5000  # calls per transaction
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.providers = recorder._ProviderCache()
+        self.overrides: dict = {}
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    async def write(self, items: list[tuple]) -> None:
+        if self.thread is None:
+            with self.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._run, name="llm-metrics-api-writer", daemon=True)
+                    self.thread.start()
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self.jobs.put((items, future))
+        await asyncio.wrap_future(future)
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.jobs.put(None)
+            self.thread.join(30)
+            self.thread = None
+
+    def _write(self, items: list[tuple]) -> None:
+        recorder.write_batch(self.engine, items, self.providers, self.overrides)
+
+    def _run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            group, rows = [job], len(job[0])
+            while rows < self.MAX_ROWS:
+                try:
+                    job = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    self.jobs.put(None)  # stop after this group
+                    break
+                group.append(job)
+                rows += len(job[0])
+            try:
+                self._write([item for items, _ in group for item in items])
+            except Exception as exc:
+                if len(group) == 1:
+                    group[0][1].set_exception(exc)
+                    continue
+                for items, future in group:  # find the request(s) at fault; the others go through
+                    try:
+                        self._write(items)
+                    except Exception as own:
+                        future.set_exception(own)
+                    else:
+                        future.set_result(None)
+                continue
+            for _, future in group:
+                future.set_result(None)
+
+
 _bearer = HTTPBearer(auto_error=False, description="a token made with `llm-metrics token create`")
 
 
@@ -307,6 +382,7 @@ def create_app(
         # so a burst waits for a thread instead of timing out waiting for a connection.
         anyio.to_thread.current_default_thread_limiter().total_tokens = max(threads, 2)
         yield
+        _app.state.committer.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -325,9 +401,8 @@ def create_app(
     )
     app.state.engine = engine
     app.state.auth = _Auth(engine, token_cache_seconds)
-    provider_cache = recorder._ProviderCache()
-    overrides_state: dict = {}
-    write_lock = threading.Lock() if db.is_sqlite(engine) else None  # SQLite: one writer at a time anyway
+    committer = _Committer(engine)
+    app.state.committer = committer
 
     @app.exception_handler(ProviderNotFound)
     async def _not_found(_request, exc: ProviderNotFound):
@@ -484,15 +559,8 @@ def create_app(
                 break
         if problems:
             raise HTTPException(422, problems)
-        await run_in_threadpool(_write, items)
+        await committer.write(items)
         return {"recorded": len(items)}
-
-    def _write(items: list[tuple]) -> None:
-        if write_lock is None:
-            recorder.write_batch(engine, items, provider_cache, overrides_state)
-        else:
-            with write_lock:
-                recorder.write_batch(engine, items, provider_cache, overrides_state)
 
     generate_openapi = app.openapi
 
