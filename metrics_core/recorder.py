@@ -76,13 +76,13 @@ MAX_SECONDS = 10.0**7
 def _tokens(name: str, value) -> int:
     if type(value) is int:  # the common case, fast
         if not 0 <= value <= MAX_TOKENS:
-            raise ValueError(f"{name} must be a whole number from 0 to {MAX_TOKENS}, got {value!r}")
+            raise ValueError(f"{name} must be a whole number >= 0 and <= {MAX_TOKENS}, got {value!r}")
         return value
     if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
     value = value.__index__()  # numpy integers and friends
     if not 0 <= value <= MAX_TOKENS:
-        raise ValueError(f"{name} must be a whole number from 0 to {MAX_TOKENS}, got {value!r}")
+        raise ValueError(f"{name} must be a whole number >= 0 and <= {MAX_TOKENS}, got {value!r}")
     return value
 
 
@@ -95,7 +95,9 @@ def _seconds(name: str, value) -> float | None:
         except (TypeError, ValueError):
             raise ValueError(f"{name} must be a number of seconds >= 0 or None, got {value!r}") from None
     if not (0 <= value <= MAX_SECONDS):
-        raise ValueError(f"{name} must be a number of seconds from 0 to {MAX_SECONDS:g} or None, got {value!r}")
+        raise ValueError(
+            f"{name} must be a finite number of seconds >= 0 and <= {MAX_SECONDS:g}, or None; got {value!r}"
+        )
     return float(value)
 
 

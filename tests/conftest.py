@@ -3,9 +3,9 @@
 ``metrics_db`` (autouse) is the URL of that database, also set as ``LLM_METRICS_DB_URL``:
 
 - ``sqlite``: a new file in the test's tmp_path;
-- ``postgresql``: a new database on the session's throwaway server (tests/pg_server.py), copied
-  from a template migrated once per session (``CREATE DATABASE ... TEMPLATE``; a background thread
-  makes the copies ahead of the tests and drops used ones), so a test waits for none of it.
+- ``postgresql``: a new, empty database on the session's throwaway server (tests/pg_server.py);
+  a background thread creates them ahead of the tests and drops used ones, so a test waits for
+  neither. Like the SQLite file, it is migrated on first use (``db.get_engine``), about 0.15 s.
 
 Mark a test (or a module, with ``pytestmark``) ``sqlite_only`` when it is inherently about SQLite
 (file paths, WAL) or touches no database; ``postgresql_only`` when it is about PostgreSQL.
@@ -28,7 +28,6 @@ from metrics_core import db, recorder
 
 BACKENDS = ("sqlite", "postgresql")
 ENV_BACKENDS = "LLM_METRICS_TEST_BACKENDS"
-TEMPLATE_DB = "llm_metrics_template"
 _counter = itertools.count(1)
 
 
@@ -63,10 +62,10 @@ def _forget_state() -> None:
 
 
 class PgDatabases:
-    """Per-test databases on the session's server, copied from a migrated template.
+    """Per-test databases on the session's server.
 
-    Copying takes a couple of hundred milliseconds (CREATE DATABASE checkpoints), so a background
-    thread keeps ``READY`` copies made ahead and drops used ones, off the tests' critical path.
+    ``CREATE DATABASE`` takes a couple of hundred milliseconds (it checkpoints), so a background
+    thread keeps ``READY`` empty databases made ahead and drops used ones, off the tests' path.
     """
 
     READY = 2
@@ -77,20 +76,10 @@ class PgDatabases:
 
         self.url = make_url(admin_url)
         self.conn = psycopg.connect(self._dsn(self.url.database), autocommit=True)  # the main thread's
-        self.conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
-        self.conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
-        engine = db.create(self.url_of(TEMPLATE_DB))
-        try:
-            from metrics_core.migrations import ensure_schema
-
-            ensure_schema(engine)
-        finally:
-            engine.dispose()  # a template must have no open connections when it is copied
         self.ready: queue.Queue = queue.Queue()
         self.jobs: queue.Queue = queue.Queue()
-        self.worker = threading.Thread(
-            target=self._work, args=(psycopg.connect(self._dsn(self.url.database), autocommit=True),), daemon=True
-        )
+        worker_conn = psycopg.connect(self._dsn(self.url.database), autocommit=True)
+        self.worker = threading.Thread(target=self._work, args=(worker_conn,), daemon=True)
         self.worker.start()
         for _ in range(self.READY):
             self.jobs.put(("create", None))
@@ -109,7 +98,7 @@ class PgDatabases:
                     return
                 if job == "create":
                     name = f"llm_metrics_t{os.getpid()}_{next(_counter)}"
-                    conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}" STRATEGY FILE_COPY')
+                    conn.execute(f'CREATE DATABASE "{name}"')
                     self.ready.put(name)
                 else:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -123,7 +112,7 @@ class PgDatabases:
         return self.url.set(database=database).render_as_string(hide_password=False)
 
     def fresh(self) -> str:
-        """The name of a new database, a copy of the template (made ahead by the worker)."""
+        """The name of a new, empty database (made ahead by the worker)."""
         self.jobs.put(("create", None))
         name = self.ready.get(timeout=120)
         if isinstance(name, Exception):
@@ -144,15 +133,12 @@ class PgDatabases:
             name = self.ready.get()
             if isinstance(name, str):
                 self.drop(name)
-        try:
-            self.drop(TEMPLATE_DB)
-        finally:
-            self.conn.close()
+        self.conn.close()
 
 
 @pytest.fixture(scope="session")
 def pg_databases(pg_url) -> PgDatabases:
-    """The session's PostgreSQL server, with a migrated template database to copy per test."""
+    """The session's PostgreSQL server, handing out a new database per test."""
     databases = PgDatabases(pg_url)
     yield databases
     databases.close()
