@@ -88,10 +88,10 @@ class RecordIn(BaseModel):
 
 
 class EnableIn(BaseModel):
-    """``{"enabled": true}`` or ``{"enabled": false}``."""
+    """``{"enabled": true}`` or ``{"enabled": false}`` (1 and 0 too, as the original service took)."""
 
     model_config = ConfigDict(extra="forbid")
-    enabled: StrictBool
+    enabled: StrictBool | Literal[0, 1]
 
 
 class Recorded(BaseModel):
@@ -485,7 +485,7 @@ def create_app(
         _token=WriteToken,
     ):
         ref: int | str = int(provider) if provider.isascii() and provider.isdigit() and len(provider) < 10 else provider
-        return JSONResponse(_jsonable(providers.set_enabled(ref, body.enabled, engine)))
+        return JSONResponse(_jsonable(providers.set_enabled(ref, bool(body.enabled), engine)))
 
     record_schema = {
         "oneOf": [
