@@ -1,7 +1,8 @@
 """HTTP API under load: POST /api/llm/record against a real uvicorn on 127.0.0.1, bounded in time.
 
-Baseline, measured in the same run with the same client: GET /healthz (no token, no database),
-the ceiling of this client + uvicorn + FastAPI on this machine. Then single-call records and
+Baseline, measured in the same run with the same client, before and after the record runs (the
+machine is shared and noisy): GET /healthz (no token, no database), the ceiling of this client +
+uvicorn + FastAPI on this machine. Then single-call records and
 batches of 50, each for a few seconds with 16 connections in flight. Every 200 is counted; at the
 end the rows in the database must equal the calls acknowledged (nothing lost) and no request may
 have failed. SQLite always; PostgreSQL too when its binaries are installed (tests/pg_server.py).
@@ -104,9 +105,17 @@ def _measure(url: str, label: str) -> list[str]:
                 raise RuntimeError(f"the API server did not start: {server.stderr.read()[-2000:]}")
             time.sleep(0.1)
         auth = {"Authorization": f"Bearer {token}"}
-        base_line = asyncio.run(_load(base, "GET", "/healthz", BASELINE_SECONDS, {}))
+        asyncio.run(_load(base, "GET", "/healthz", 1.0, {}))  # warm-up, not counted
+        before = asyncio.run(_load(base, "GET", "/healthz", BASELINE_SECONDS / 2, {}))
         single = asyncio.run(_load(base, "POST", "/api/llm/record", SINGLE_SECONDS, auth, CALL))
         batch = asyncio.run(_load(base, "POST", "/api/llm/record", BATCH_SECONDS, auth, [CALL] * BATCH))
+        after = asyncio.run(_load(base, "GET", "/healthz", BASELINE_SECONDS / 2, {}))
+        n = before["n"] + after["n"]
+        base_line = {
+            "rps": n / (BASELINE_SECONDS or 1),
+            "p99_ms": max(before["p99_ms"], after["p99_ms"]),
+            "spread": f"{before['rps']:.0f} before, {after['rps']:.0f} after",
+        }
     finally:
         server.terminate()
         server.wait(30)
@@ -120,8 +129,8 @@ def _measure(url: str, label: str) -> list[str]:
     failed = sum(n for s in (single, batch) for code, n in s["statuses"].items() if code != 200)
     lost = acknowledged - rows
     lines = [
-        f"[{label}] baseline GET /healthz: {base_line['rps']:.0f} req/s, p99 {base_line['p99_ms']:.1f} ms "
-        f"({CONCURRENCY} connections, same client)",
+        f"[{label}] baseline GET /healthz: {base_line['rps']:.0f} req/s ({base_line['spread']}), "
+        f"p99 {base_line['p99_ms']:.1f} ms ({CONCURRENCY} connections, same client)",
         f"[{label}] POST /api/llm/record, 1 call: {single['rps']:.0f} req/s = {single['rps'] / base_line['rps']:.2f}x "
         f"baseline, p50 {single['p50_ms']:.1f} ms, p99 {single['p99_ms']:.1f} ms",
         f"[{label}] POST /api/llm/record, {BATCH} calls: {batch['rps']:.0f} req/s = "

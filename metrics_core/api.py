@@ -30,6 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.concurrency import run_in_threadpool
 
 from . import __version__, db, providers, queries, recorder, tokens
 from .config import settings
@@ -200,7 +201,16 @@ class _Auth:
         self.touched: dict[int, float] = {}
         self.lock = threading.Lock()
 
+    def cached(self, raw: str) -> tokens.Token | None:
+        """The token if it was checked within the cache time and needs no database work now."""
+        hit = self.cache.get(tokens.hash_token(raw))
+        now = time.monotonic()
+        if hit is None or hit[1] <= now or self._touch_due(hit[0], now):
+            return None
+        return hit[0]
+
     def check(self, raw: str) -> tokens.Token | None:
+        """Look the token up (blocking: run it in a worker thread) and note its use."""
         now = time.monotonic()
         digest = tokens.hash_token(raw)
         hit = self.cache.get(digest)
@@ -215,11 +225,14 @@ class _Auth:
                     if len(self.cache) > 10_000:
                         self.cache.clear()
                     self.cache[digest] = (token, now + self.cache_seconds)
-        if token is not None and self.touched.get(token.id, -TOUCH_EVERY_SECONDS) <= now - TOUCH_EVERY_SECONDS:
+        if token is not None and self._touch_due(token, now):
             self.touched[token.id] = now
             with suppress(Exception):
                 tokens.touch(token.id, engine=self.engine)
         return token
+
+    def _touch_due(self, token: tokens.Token, now: float) -> bool:
+        return self.touched.get(token.id, -TOUCH_EVERY_SECONDS) <= now - TOUCH_EVERY_SECONDS
 
 
 class _Committer:
@@ -299,11 +312,14 @@ _bearer = HTTPBearer(auto_error=False, description="a token made with `llm-metri
 
 
 def _require(scope: str):
-    def dependency(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)):
+    async def dependency(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)):
         challenge = {"WWW-Authenticate": "Bearer"}
         if credentials is None:
             raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'", challenge)
-        token = request.app.state.auth.check(credentials.credentials)
+        auth = request.app.state.auth
+        token = auth.cached(credentials.credentials)  # the common case: no thread, no database
+        if token is None:
+            token = await run_in_threadpool(auth.check, credentials.credentials)
         if token is None:
             raise HTTPException(401, "invalid or revoked token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         if not token.allows(scope):
@@ -419,7 +435,7 @@ def create_app(
         )
 
     @app.get("/healthz", tags=["probes"], summary="Liveness probe (no token, no database)")
-    def healthz() -> dict:
+    async def healthz() -> dict:
         return {"status": "ok", "version": __version__}
 
     @app.get(

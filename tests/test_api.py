@@ -104,6 +104,16 @@ def test_revoked_tokens_are_refused(client, engine):
     assert listed[record.id].last_used_at is not None and not listed[record.id].active
 
 
+def test_a_revoked_token_stops_working_when_the_cache_expires(metrics_db, engine):
+    token, _ = tokens.create_token(name="svc-cached", scope="read", engine=engine)
+    with TestClient(api.create_app(token_cache_seconds=0.5)) as c:
+        assert c.get("/api/llm/health", headers=bearer(token)).status_code == 200
+        tokens.revoke_token("svc-cached", engine=engine)
+        assert c.get("/api/llm/health", headers=bearer(token)).status_code == 200  # cached
+        time.sleep(0.6)
+        assert c.get("/api/llm/health", headers=bearer(token)).status_code == 401
+
+
 def test_tokens_are_stored_hashed(engine):
     token, record = tokens.create_token(name="svc-a", engine=engine)
     assert token.startswith("lmt_") and len(token) >= 40 and record.scope == "read"
