@@ -13,7 +13,7 @@ from browser import (
     streamlit_server,
 )
 
-pytestmark = requires_chromium
+pytestmark = [requires_chromium, pytest.mark.sqlite_only]  # the harness itself touches no database
 
 APP = textwrap.dedent(
     """

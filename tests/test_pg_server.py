@@ -14,6 +14,8 @@ from pg_server import (  # noqa: F401  (pg_url_fixture provides ``pg_url``)
 )
 from sqlalchemy.dialects.postgresql import insert
 
+pytestmark = pytest.mark.sqlite_only  # these manage their own servers: once is enough
+
 
 def test_version_matches_installed_major(pg_url):
     """The server answers ``select version()`` with the installed major."""
