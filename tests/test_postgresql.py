@@ -25,30 +25,51 @@ ROOT = Path(__file__).resolve().parent.parent
 MONEY_TOLERANCE = Decimal("1e-8")
 
 
+def _close(got, want) -> bool:
+    if isinstance(want, Decimal) or isinstance(got, Decimal):
+        return abs(Decimal(str(got)) - Decimal(str(want))) <= MONEY_TOLERANCE
+    if isinstance(want, float):
+        return abs(got - want) <= 1e-6 * max(1.0, abs(want))
+    return got == want
+
+
 def rollup_mismatches(engine) -> list[str]:
-    """Recompute llm_costs_daily from the raw rows with ``rollup.aggregate``; list the differences."""
-    r, t = db.requests, db.costs_daily
+    """Recompute every rollup (per model, per tag, latency histogram) from the raw rows with
+    ``rollup.aggregate`` and list where the stored rollups differ."""
+    r = db.requests
     with engine.connect() as conn:
         raw = [dict(row._mapping) for row in conn.execute(sa.select(*[r.c[c] for c in rollup._ROW_COLS]))]
-        stored = {(row.day, row.provider_id, row.model): row for row in conn.execute(sa.select(t))}
-    expected = rollup.aggregate(raw).daily
+        stored = {
+            "llm_costs_daily": {
+                (row.day, row.provider_id, row.model): tuple(row[m] for m in db.DAILY_MEASURES)
+                for row in conn.execute(sa.select(db.costs_daily)).mappings()
+            },
+            "llm_tag_costs_daily": {
+                (row.day, row.tag_key, row.tag_value, row.provider_id, row.model): tuple(
+                    row[m] for m in db.DAILY_MEASURES
+                )
+                for row in conn.execute(sa.select(db.tag_costs_daily)).mappings()
+            },
+            "llm_latency_daily": {
+                (row.day, row.provider_id, row.model, row.kind, row.bucket): (row["count"],)
+                for row in conn.execute(sa.select(db.latency_daily)).mappings()
+            },
+        }
+    agg = rollup.aggregate(raw)
+    expected = {
+        "llm_costs_daily": agg.daily,
+        "llm_tag_costs_daily": agg.tag_daily,
+        "llm_latency_daily": {k: (v,) for k, v in agg.hist.items()},
+    }
     problems = []
-    if set(expected) != set(stored):
-        problems.append(f"keys differ: {sorted(set(expected) ^ set(stored))[:5]}")
-    for key, values in expected.items():
-        row = stored.get(key)
-        if row is None:
-            continue
-        for name, want in zip(db.DAILY_MEASURES, values, strict=True):
-            got = getattr(row, name)
-            if isinstance(want, Decimal) or isinstance(got, Decimal):
-                ok = abs(Decimal(str(got)) - Decimal(str(want))) <= MONEY_TOLERANCE
-            elif isinstance(want, float):
-                ok = abs(got - want) <= 1e-6 * max(1.0, abs(want))
-            else:
-                ok = got == want
-            if not ok:
-                problems.append(f"{key} {name}: stored {got!r}, raw rows say {want!r}")
+    for table, want_rows in expected.items():
+        got_rows = stored[table]
+        if set(want_rows) != set(got_rows):
+            problems.append(f"{table}: keys differ: {sorted(set(want_rows) ^ set(got_rows))[:5]}")
+        for key, want in want_rows.items():
+            got = got_rows.get(key)
+            if got is not None and not all(_close(g, w) for g, w in zip(got, want, strict=True)):
+                problems.append(f"{table} {key}: stored {got!r}, raw rows say {want!r}")
     return problems
 
 
@@ -84,6 +105,9 @@ def test_savings_example(engine):
     assert providers["ollama"]["total_requests"] == 9
     assert isinstance(providers["ollama"]["total_requests"], int)
     assert rollup_mismatches(engine) == []
+    with engine.begin() as conn:  # the checker itself notices a rollup that drifted
+        conn.execute(sa.update(db.latency_daily).values(count=db.latency_daily.c["count"] + 1))
+    assert any("llm_latency_daily" in p for p in rollup_mismatches(engine))
 
 
 def test_days_are_utc_days_whatever_the_session_time_zone(metrics_db, backend):
