@@ -21,7 +21,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from metrics_core import LLMMetricsService, api, queries, tokens
 from metrics_core.cli import build_parser
@@ -302,6 +307,8 @@ def test_openapi_document(client):
 
 
 FUZZ_EXAMPLES = 25  # per operation and generation mode: the whole run stays well under a minute
+# no 5xx, and every response is one the document declares, with the declared shape and content type
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
 
 
 def test_no_server_errors(app, engine):
@@ -324,7 +331,7 @@ def test_no_server_errors(app, engine):
             )
             @given(case=operation.as_strategy(generation_mode=mode))
             def fuzz(case):
-                response = case.call_and_validate(headers=headers, checks=[not_a_server_error])
+                response = case.call_and_validate(headers=headers, checks=CHECKS)
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
             try:
