@@ -247,8 +247,9 @@ class _Committer:
 
     MAX_ROWS = 5000  # calls per transaction
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, url: str) -> None:
         self.engine = engine
+        self.url = url
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
         self.providers = recorder._ProviderCache()
         self.overrides: dict = {}
@@ -304,6 +305,7 @@ class _Committer:
                     else:
                         future.set_result(None)
                 continue
+            recorder._after_write_hook(self.url)  # budget alerts, as after the recorder's writes (returns at once)
             for _, future in group:
                 future.set_result(None)
 
@@ -417,7 +419,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.auth = _Auth(engine, token_cache_seconds)
-    committer = _Committer(engine)
+    committer = _Committer(engine, url)
     app.state.committer = committer
 
     @app.exception_handler(ProviderNotFound)

@@ -258,6 +258,15 @@ def test_a_batch_that_fails_while_writing_leaves_nothing(client, writer, monkeyp
     assert LLMMetricsService.get_metrics(7)["total_requests"] == 0
 
 
+def test_recording_through_the_api_runs_the_alert_hook(client, writer, monkeypatch, metrics_db):
+    from metrics_core import alerts
+
+    seen = []
+    monkeypatch.setattr(alerts, "after_write", seen.append)
+    assert client.post("/api/llm/record", json=CALL, headers=writer).status_code == 200
+    assert seen == [metrics_db]
+
+
 def test_not_json_is_400(client, writer):
     r = client.post("/api/llm/record", content=b"{not json", headers=writer | {"Content-Type": "application/json"})
     assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]
