@@ -258,6 +258,39 @@ def test_a_batch_that_fails_while_writing_leaves_nothing(client, writer, monkeyp
     assert LLMMetricsService.get_metrics(7)["total_requests"] == 0
 
 
+def test_group_commit_isolates_a_failing_request(engine, metrics_db):
+    """Requests waiting together share a transaction; when it fails, each is written on its own,
+    so only the request at fault fails, and it stores nothing."""
+    import concurrent.futures
+
+    from metrics_core import recorder
+
+    committer = api._Committer(engine, metrics_db)
+    good, bad = [], []
+    recorder.record_request(**CALL, _into=good)
+    recorder.record_request(**(CALL | {"model": "poison"}), _into=bad)
+    recorder.record_request(**(CALL | {"model": "ok-too"}), _into=bad)
+    attempts = []
+    real = committer._write
+
+    def write(items):
+        attempts.append(len(items))
+        if any(item[1] == "poison" for item in items):
+            raise RuntimeError("poison")
+        real(items)
+
+    committer._write = write
+    ok, failing = concurrent.futures.Future(), concurrent.futures.Future()
+    for job in ((good, ok), (bad, failing), None):
+        committer.jobs.put(job)
+    committer._run()  # here, in this thread: one group of both, then each alone, then stop
+    assert attempts == [3, 1, 2]
+    assert ok.result(0) is None
+    with pytest.raises(RuntimeError, match="poison"):
+        failing.result(0)
+    assert queries.request_log()["model"].tolist() == ["claude-sonnet-4-5"]
+
+
 def test_recording_through_the_api_runs_the_alert_hook(client, writer, monkeypatch, metrics_db):
     from metrics_core import alerts
 
