@@ -359,7 +359,7 @@ class _BodyLimit:
             return await self.app(scope, receive, send)
         limit = self.max_bytes
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+            if name == b"content-length" and (not value.isdigit() or len(value) > 18 or int(value) > limit):
                 response = JSONResponse({"detail": f"request body over the limit of {limit} bytes"}, 413)
                 return await response(scope, receive, send)
         seen = 0

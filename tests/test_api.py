@@ -321,6 +321,8 @@ def test_oversized_bodies_are_refused(monkeypatch, metrics_db, engine):
 
         r = c.post("/api/llm/record", content=chunks(), headers=headers)
         assert r.status_code == 413
+        huge = headers | {"Content-Length": "9" * 5000, "Content-Type": "application/json"}
+        assert c.post("/api/llm/record", content=b"{}", headers=huge).status_code == 413
         r = c.post("/api/llm/record", json=[CALL] * 4, headers=headers)
         assert r.status_code == 422 and "at most 3 calls" in r.json()["detail"][0]["msg"]
         assert c.post("/api/llm/record", json=[CALL] * 3, headers=headers).json() == {"recorded": 3}
