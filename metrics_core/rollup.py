@@ -176,8 +176,10 @@ def insert_requests(conn, rows: list[dict]) -> None:
     elif conn.dialect.driver == "psycopg":
         # COPY: one round trip for the whole batch, several times faster than an executemany
         quoted = ", ".join(f'"{c}"' for c in cols)
-        cursor = conn.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY llm_requests ({quoted}) FROM STDIN") as copy:
+        with (
+            conn.connection.driver_connection.cursor() as cursor,
+            cursor.copy(f"COPY llm_requests ({quoted}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(_pick(row))
     else:
