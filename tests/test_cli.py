@@ -98,6 +98,7 @@ def test_bad_arguments_get_a_clear_message(args, message):
     assert out.returncode != 0 and message in out.stderr
 
 
+@pytest.mark.sqlite_only  # about SQLite file paths
 def test_unopenable_database_is_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     out = cli("summary", env={"LLM_METRICS_DB_URL": f"sqlite:///{tmp_path}/file/metrics.db"})

@@ -76,6 +76,7 @@ def test_a_database_from_a_newer_version_is_refused(metrics_db):
         upgrade(engine)
 
 
+@pytest.mark.sqlite_only  # about SQLite file paths
 def test_first_use_creates_the_folder_and_the_schema(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'nested' / 'dir' / 'metrics.db'}"
     monkeypatch.setenv("LLM_METRICS_DB_URL", url)
