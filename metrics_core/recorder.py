@@ -378,6 +378,7 @@ _COLUMNS = (
     "error_message",
     "tags",
 )
+_PG_COPY = "COPY llm_requests (" + ", ".join(f'"{c}"' for c in _COLUMNS) + ") FROM STDIN"  # "timestamp" quoted
 _SQLITE_INSERT = f"INSERT INTO llm_requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _UTC = UTC
 _from_ts = datetime.fromtimestamp
@@ -417,6 +418,14 @@ def write_batch(
                 cursor.executemany(_SQLITE_INSERT, values)
             finally:
                 cursor.close()
+        elif conn.dialect.driver == "psycopg":
+            # COPY: the whole batch in one round trip, several times faster than an executemany
+            with (
+                conn.connection.driver_connection.cursor() as cursor,
+                cursor.copy(_PG_COPY) as copy,
+            ):
+                for row in values:
+                    copy.write_row(row)
         else:
             conn.execute(
                 db.requests.insert(),
@@ -626,7 +635,7 @@ def _apply_health(conn, groups: dict, all_ok: dict[int, bool], values: list[tupl
     """Feed the calls to the circuit breakers. When every call of a provider succeeded and its circuit
     is closed with no failure counted, only its last success time moves (``health.apply_outcomes``'
     own fast path); otherwise its calls go through ``health.apply_outcomes`` in their order."""
-    for pid, ok in all_ok.items():
+    for pid, ok in sorted(all_ok.items()):  # in id order: concurrent PostgreSQL writers lock rows alike
         if ok:
             circuit = health.load(conn, pid)
             if circuit.state == health.CLOSED and circuit.failure_count == 0:

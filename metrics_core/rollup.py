@@ -173,15 +173,6 @@ def insert_requests(conn, rows: list[dict]) -> None:
     if conn.dialect.name == "sqlite":
         sql = f"INSERT INTO llm_requests ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
         conn.exec_driver_sql(sql, [_sqlite_row(row) for row in rows])
-    elif conn.dialect.driver == "psycopg":
-        # COPY: one round trip for the whole batch, several times faster than an executemany
-        quoted = ", ".join(f'"{c}"' for c in cols)
-        with (
-            conn.connection.driver_connection.cursor() as cursor,
-            cursor.copy(f"COPY llm_requests ({quoted}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(_pick(row))
     else:
         conn.execute(db.requests.insert(), rows)
 

@@ -177,6 +177,22 @@ def test_nul_characters_are_kept_or_replaced_never_lost(engine, backend):
     assert expected in set(log["model"])
 
 
+def test_text_round_trips_exactly(engine):
+    """Tabs, newlines, backslashes and a literal \\N survive the bulk insert (COPY on PostgreSQL)."""
+    text = "tab\there\nnext line \\N \\. back\\slash 'q' \"dq\" é 日本"
+    metrics_core.record_request(
+        provider_name="openai",
+        model="gpt-4o",
+        status="failed",
+        endpoint="\\N",
+        error_message=text,
+        tags={"k": text[:200]},
+        sync=True,
+    )
+    row = queries.request_log().iloc[0]
+    assert (row["error_message"], row["endpoint"], row["tags"]) == (text, "\\N", {"k": text[:200]})
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
