@@ -49,10 +49,14 @@ def pytest_generate_tests(metafunc) -> None:
     if "metrics_db" not in metafunc.fixturenames:
         return
     backends = _chosen_backends()
-    if metafunc.definition.get_closest_marker("sqlite_only"):
-        backends = [b for b in backends if b == "sqlite"] or ["sqlite"]
-    elif metafunc.definition.get_closest_marker("postgresql_only"):
-        backends = [b for b in backends if b == "postgresql"] or ["postgresql"]
+    only = [b for b in BACKENDS if metafunc.definition.get_closest_marker(f"{b}_only")]
+    if only:
+        chosen = [b for b in backends if b in only]
+        if not chosen:  # e.g. a postgresql_only test while LLM_METRICS_TEST_BACKENDS=sqlite
+            skip = pytest.mark.skip(reason=f"{only[0]} only; {ENV_BACKENDS}={','.join(backends)}")
+            metafunc.parametrize("metrics_db", [pytest.param(only[0], marks=skip)], indirect=True)
+            return
+        backends = chosen
     metafunc.parametrize("metrics_db", backends, indirect=True, scope="function")
 
 

@@ -244,12 +244,12 @@ def test_a_batch_is_validated_whole_before_anything_is_written(client, writer):
 
 def test_a_batch_that_fails_while_writing_leaves_nothing(client, writer, monkeypatch, app):
     """All or nothing at the storage level too: the rows, rollups and breakers share one transaction."""
-    from metrics_core import health
+    from metrics_core import recorder
 
     def boom(*_args, **_kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(health, "apply_outcomes", boom)  # runs after the rows are inserted
+    monkeypatch.setattr(recorder, "_apply_health", boom)  # runs after the rows and rollups are written
     with TestClient(app, raise_server_exceptions=False) as c:
         r = c.post("/api/llm/record", json=[CALL, CALL], headers=writer)
     assert r.status_code == 500

@@ -15,6 +15,8 @@ import metrics_core
 from metrics_core import alerts, budgets, db, queries, recorder, reports
 from metrics_core.alerts import AlertSettings
 
+pytestmark = pytest.mark.postgresql_only  # these make their own PostgreSQL databases
+
 
 @pytest.fixture
 def pg_engine(pg_url, monkeypatch):

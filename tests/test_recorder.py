@@ -23,6 +23,8 @@ import metrics_core
 from metrics_core import db, recorder
 from metrics_core.service import health_summary
 
+pytestmark = pytest.mark.sqlite_only  # real SQLite files read with sqlite3; PostgreSQL: test_recorder_postgres.py
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

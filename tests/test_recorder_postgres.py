@@ -13,6 +13,8 @@ from pg_server import pg_url_fixture  # noqa: F401  (provides ``pg_url``)
 import metrics_core
 from metrics_core import db, recorder
 
+pytestmark = pytest.mark.postgresql_only  # these make their own PostgreSQL databases
+
 
 @pytest.fixture
 def pg_db(pg_url, monkeypatch):
