@@ -68,30 +68,30 @@ def _forget_state() -> None:
 class PgDatabases:
     """Per-test databases on the session's server.
 
-    ``CREATE DATABASE`` takes a couple of hundred milliseconds (it checkpoints), so a background
-    thread keeps ``READY`` empty databases made ahead and drops used ones, off the tests' path.
+    ``CREATE DATABASE`` takes a couple of hundred milliseconds here, so a background thread keeps
+    ``READY`` empty databases made ahead and drops used ones, off the tests' path.
     """
 
     READY = 2
 
     def __init__(self, admin_url: str) -> None:
-        import psycopg
         from sqlalchemy.engine import make_url
 
         self.url = make_url(admin_url)
-        self.conn = psycopg.connect(self._dsn(self.url.database), autocommit=True)  # the main thread's
+        self.conn = self._connect()  # the main thread's
         self.ready: queue.Queue = queue.Queue()
         self.jobs: queue.Queue = queue.Queue()
-        worker_conn = psycopg.connect(self._dsn(self.url.database), autocommit=True)
-        self.worker = threading.Thread(target=self._work, args=(worker_conn,), daemon=True)
+        self.worker = threading.Thread(target=self._work, args=(self._connect(),), daemon=True)
         self.worker.start()
         for _ in range(self.READY):
             self.jobs.put(("create", None))
 
-    def _dsn(self, database: str) -> str:
+    def _connect(self):
+        import psycopg
+
         u = self.url
-        return f"host={u.host} port={u.port} user={u.username} dbname={database}" + (
-            f" password={u.password}" if u.password else ""
+        return psycopg.connect(
+            host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database, autocommit=True
         )
 
     def _work(self, conn) -> None:
