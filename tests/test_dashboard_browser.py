@@ -21,7 +21,7 @@ from browser import (
 from metrics_core import db, demo
 from metrics_core.migrations import ensure_schema
 
-pytestmark = requires_chromium
+pytestmark = [requires_chromium, pytest.mark.sqlite_only]  # own SQLite demo database; PostgreSQL: test_dashboard.py
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [
