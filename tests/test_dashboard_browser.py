@@ -17,6 +17,7 @@ from browser import (
     screenshot,
     streamlit_server,
 )
+from playwright.sync_api import expect
 
 from metrics_core import db, demo
 from metrics_core.migrations import ensure_schema
@@ -141,9 +142,12 @@ def test_request_log_downloads_the_filtered_rows_as_csv(site, tmp_path):
     page = open_page(browser, f"{base}/requests")
     try:
         assert_rendered(page, "matching calls")
+        unfiltered = page.get_by_text("matching calls").inner_text()
         page.locator('[data-testid="stMain"] [data-testid="stMultiSelect"]').first.click()
         page.get_by_role("option", name="timeout", exact=True).click()
         page.keyboard.press("Escape")
+        # the rerun may not have started when the app first looks idle: wait for the count to change
+        expect(page.get_by_text("matching calls")).not_to_have_text(unfiltered, timeout=30_000)
         page.locator(APP_IDLE).wait_for()
         shown = page.get_by_text("matching calls").inner_text()
         with page.expect_download() as download:
