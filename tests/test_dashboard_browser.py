@@ -17,7 +17,6 @@ from browser import (
     screenshot,
     streamlit_server,
 )
-from playwright.sync_api import expect
 
 from metrics_core import db, demo
 from metrics_core.migrations import ensure_schema
@@ -138,6 +137,8 @@ def test_empty_database_offers_the_demo(tmp_path, browser):
 
 
 def test_request_log_downloads_the_filtered_rows_as_csv(site, tmp_path):
+    from playwright.sync_api import expect
+
     base, browser = site
     page = open_page(browser, f"{base}/requests")
     try:
