@@ -219,6 +219,11 @@ def record_request(
         not isinstance(timestamp, datetime) or timestamp.tzinfo is None or timestamp.utcoffset() is None
     ):
         raise ValueError(f"timestamp must be a timezone-aware datetime or None, got {timestamp!r}")
+    if timestamp is not None:
+        try:
+            timestamp.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"timestamp must be representable in UTC, got {timestamp!r}") from None
     item = (
         provider_name,
         model,

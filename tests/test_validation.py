@@ -1,7 +1,7 @@
 """Bad input is a programmer error: ValueError naming the field and what is allowed, nothing written."""
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -84,3 +84,10 @@ def test_any_non_count_is_rejected(tokens):
 def test_any_bad_duration_is_rejected(seconds):
     with pytest.raises(ValueError, match="duration_seconds"):
         record_request(**{**GOOD, "duration_seconds": seconds})
+
+
+def test_timestamp_that_overflows_in_utc_is_rejected():
+    from datetime import timezone
+
+    with pytest.raises(ValueError, match="timestamp must be representable in UTC"):
+        record_request(**{**GOOD, "timestamp": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))})
