@@ -303,13 +303,3 @@ def price_call(
 def reference_cost(usage: TokenUsage, timestamp: datetime, *, provider: str, model: str) -> Decimal | None:
     """What ``usage`` would have cost on the reference model at ``timestamp``."""
     return catalog_price(provider, model, usage, timestamp)
-
-
-def check_model(pricing_provider: str, model: str) -> None:
-    """Raise ``ValueError`` naming the model if genai-prices cannot price it."""
-    try:
-        data_snapshot.get_snapshot().find_provider_model(model, None, pricing_provider, None)
-    except LookupError as exc:
-        raise ValueError(
-            f"genai-prices has no price for model {model!r} at provider {pricing_provider!r}: {exc}"
-        ) from None

@@ -11,23 +11,6 @@ from .errors import ProviderNotFound
 from .queries import _engine, _money
 from .recorder import refresh_caches
 
-PROVIDER_KEYS = (
-    "id",
-    "name",
-    "display_name",
-    "provider_type",
-    "priority",
-    "enabled",
-    "is_available",
-    "circuit_state",
-    "failure_count",
-    "total_requests",
-    "successful_requests",
-    "failed_requests",
-    "avg_response_time_ms",
-    "total_cost_usd",
-)
-
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from operator import add as add_
-from operator import itemgetter
 
 from sqlalchemy import and_, delete, select, update
 
@@ -159,37 +158,6 @@ def _upsert(conn, table, keys, measures, rows) -> None:
         )
         _UPSERTS[(conn.dialect.name, table.name)] = stmt
     conn.execute(stmt, rows)
-
-
-_REQUEST_COLS = [c.name for c in db.requests.columns if c.name != "id"]
-
-
-def insert_requests(conn, rows: list[dict]) -> None:
-    """Insert raw request rows in one executemany, straight to the driver (SQLAlchemy's per-row
-    parameter processing costs more than SQLite's insert itself)."""
-    if not rows:
-        return
-    cols = _REQUEST_COLS
-    if conn.dialect.name == "sqlite":
-        sql = f"INSERT INTO llm_requests ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        conn.exec_driver_sql(sql, [_sqlite_row(row) for row in rows])
-    else:
-        conn.execute(db.requests.insert(), rows)
-
-
-_pick = itemgetter(*_REQUEST_COLS)
-_TS, _COST, _REF = (_REQUEST_COLS.index(c) for c in ("timestamp", "cost_usd", "reference_cost_usd"))
-
-
-def _sqlite_row(row: dict) -> tuple:
-    """A row as SQLAlchemy's SQLite types store it (datetime text with microseconds, money REAL)."""
-    values = list(_pick(row))
-    values[_TS] = values[_TS].isoformat(sep=" ", timespec="microseconds")
-    if values[_COST] is not None:
-        values[_COST] = float(values[_COST])
-    if values[_REF] is not None:
-        values[_REF] = float(values[_REF])
-    return tuple(values)
 
 
 def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
