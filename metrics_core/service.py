@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from . import queries, recording
 from .policy import providers as _providers
+from .money import as_float
 from .queries import health_summary
 
 
@@ -18,7 +19,7 @@ def jsonable(value):
     """Figures as JSON-ready values: Decimal -> float rounded to 1e-6 USD (None stays None, an unknown
     cost is never 0), datetimes -> ISO text in UTC with ``Z``; dicts and lists converted throughout."""
     if isinstance(value, Decimal):
-        return float(round(value, 6))
+        return as_float(value, 6)
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -38,7 +38,7 @@ widgets.kpi_row(
         Kpi("Savings %", fmt.pct(costs["savings_percentage"])),
         Kpi(
             "Local share",
-            fmt.pct(costs["local_requests"] / costs["total_requests"] * 100 if costs["total_requests"] else None),
+            fmt.pct(costs["local_share_pct"]),
             help="Calls served by local providers, which cost nothing",
         ),
         Kpi(

@@ -26,7 +26,6 @@ def per_day(values) -> list[float]:
     return [round(float(v), 4) for v in values.fillna(0)]
 
 
-priced_reference = daily["savings_usd"] + daily["cost_usd"]
 widgets.kpi_row(
     [
         Kpi(
@@ -39,7 +38,7 @@ widgets.kpi_row(
             "Success rate",
             fmt.pct(usage["success_rate"]),
             delta("success_rate", usage, usage_before, "points"),
-            chart=per_day(daily["successful_requests"] / daily["requests"].where(daily["requests"] > 0) * 100),
+            chart=per_day(daily["success_rate"]),
         ),
         Kpi(
             "p95 latency",
@@ -68,7 +67,7 @@ widgets.kpi_row(
             "Savings %",
             fmt.pct(costs["savings_percentage"]),
             delta("savings_percentage", costs, costs_before, "points"),
-            chart=per_day(daily["savings_usd"] / priced_reference.where(priced_reference > 0) * 100),
+            chart=per_day(daily["savings_percentage"]),
         ),
     ],
     previous_label=f.previous_label(),

@@ -44,7 +44,7 @@ if len(totals) >= 2 * MOVING_AVERAGE:
         )
 
 st.subheader("Success rate per day")
-rate = totals.assign(success=lambda d: d["successful_requests"] / d["requests"].where(d["requests"] > 0) * 100)
 st.altair_chart(
-    charts.daily_lines(rate, {"success": "Success rate"}, "%", ".1f", scale=alt.Scale(zero=False)), width="stretch"
+    charts.daily_lines(totals, {"success_rate": "Success rate"}, "%", ".1f", scale=alt.Scale(zero=False)),
+    width="stretch",
 )

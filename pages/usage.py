@@ -16,14 +16,17 @@ usage = data.metrics(f)
 ttft = data.latency_breakdown(f, kind="ttft")
 ttft_total = ttft["total"]
 ttft_p50 = ttft_total["p50_ms"].iloc[0] if len(ttft_total) else None
-cached = usage["cache_read_tokens"] / usage["total_prompt_tokens"] * 100 if usage["total_prompt_tokens"] else None
 widgets.kpi_row(
     [
         Kpi("Requests", fmt.count(usage["total_requests"])),
         Kpi("Success rate", fmt.pct(usage["success_rate"]), help=f"{fmt.count(usage['failed_requests'])} failed"),
         Kpi("Prompt tokens", fmt.compact(usage["total_prompt_tokens"]), help="Every input token, cached ones included"),
         Kpi("Completion tokens", fmt.compact(usage["total_completion_tokens"])),
-        Kpi("Cache hits", fmt.pct(cached), help="Share of prompt tokens read from the provider's cache"),
+        Kpi(
+            "Cache hits",
+            fmt.pct(usage["cache_read_share"]),
+            help="Share of prompt tokens read from the provider's cache",
+        ),
         Kpi("Median TTFT", fmt.ms(ttft_p50), help="Time to first token, streamed calls only"),
     ]
 )
@@ -38,9 +41,6 @@ def table(rows: list[dict], ttft: pd.DataFrame, keys: list[str]) -> pd.DataFrame
         [*keys, "ttft_p50_ms", "ttft_p95_ms"]
     ]
     frame = frame.merge(ttft, on=keys, how="left")
-    frame["cache_read_share"] = (
-        frame["cache_read_tokens"] / frame["total_prompt_tokens"].where(frame["total_prompt_tokens"] > 0) * 100
-    )
     return frame[
         [
             *keys,

@@ -17,6 +17,9 @@ def _month(text: str) -> date:
 
 
 def register(sub) -> dict:
+    from ..policy.budgets import PERIODS
+    from ..reports import FORMATS
+
     """Add ``budget``, ``alerts`` and ``report`` to the ``llm-metrics`` parser."""
     p = sub.add_parser("budget", help="set, list or delete spend budgets")
     actions = p.add_subparsers(dest="budget_action", required=True, metavar="ACTION")
@@ -27,7 +30,7 @@ def register(sub) -> dict:
     scope.add_argument("--provider", help="only calls to this provider (e.g. claude)")
     scope.add_argument("--model", help="only calls to this model")
     scope.add_argument("--tag", metavar="KEY=VALUE", help="only calls with this tag (e.g. project=search)")
-    s.add_argument("--period", choices=["monthly", "weekly", "daily"], default="monthly", help="default monthly")
+    s.add_argument("--period", choices=PERIODS, default="monthly", help="default monthly")
     s.add_argument("--thresholds", default="50,80,100", help="alert thresholds in percent (default 50,80,100)")
     s.add_argument("--hard", action="store_true", help="enforce: check_budget raises and pick_provider falls back")
     lst = actions.add_parser("list", help="every budget with its spend, percent used and forecast")
@@ -47,7 +50,7 @@ def register(sub) -> dict:
 
     p = sub.add_parser("report", help="monthly report: totals, breakdowns, savings, budgets, availability, errors")
     p.add_argument("--month", type=_month, help="YYYY-MM (default: the current UTC month)")
-    p.add_argument("--format", choices=["md", "html", "csv"], default="md", help="default md")
+    p.add_argument("--format", choices=FORMATS, default="md", help="default md")
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
     return {"budget": cmd_budget, "alerts": cmd_alerts, "report": cmd_report}
 

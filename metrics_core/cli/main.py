@@ -8,9 +8,9 @@ import json
 import os
 import signal
 import sys
-from datetime import UTC, date
+from datetime import date
 
-from .. import __version__
+from .. import __version__, clock
 
 #: modules that add subcommands: each has ``register(subparsers) -> dict[command name, handler]``,
 #: a handler being ``handler(engine, args) -> exit code``
@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("provider", nargs="?", type=_provider_ref, help="provider id or name")
     p.add_argument("value", nargs="?", type=_positive, help="the new priority, for 'priority'")
+    p.add_argument("--days", type=_positive, default=30, help="window of the availability column (default 30)")
+    p.add_argument("--json", action="store_true", help="print JSON (the facade's provider dicts plus availability)")
 
     p = sub.add_parser("reset-circuit", help="close a provider's circuit by hand")
     p.add_argument("provider", type=_provider_ref, help="provider id or name")
@@ -181,15 +183,27 @@ def cmd_providers(engine, args) -> int:
                 print("providers priority needs the new priority, e.g. `providers priority claude 1`", file=sys.stderr)
                 return 2
             providers.set_priority(args.provider, args.value, engine)
+    from .. import formatting
+    from ..service import jsonable
+
     rows = queries.list_providers(engine)
+    availability = queries.availability(args.days, engine=engine).set_index("provider")
+    for p in rows:
+        p["availability_pct"] = float(availability.loc[p["name"], "availability_pct"])
+        p["availability_days"] = args.days
+    if args.json:
+        print(json.dumps(jsonable(rows), indent=2))
+        return 0
     print(
-        f"{'id':>3}  {'name':<12} {'type':<6} {'prio':>4}  {'enabled':<7} "
-        f"{'circuit':<9} {'fails':>5} {'requests':>9} {'cost USD':>12}"
+        f"{'id':>3}  {'name':<12} {'type':<6} {'prio':>4}  {'enabled':<7} {'circuit':<9} {'fails':>5} "
+        f"{'requests':>9} {'cost (all time)':>15} {f'avail. {args.days}d':>11}"
     )
     for p in rows:
+        cost = formatting.money(p["total_cost_usd"], missing="unpriced")
         print(
             f"{p['id']:>3}  {p['name']:<12} {p['provider_type']:<6} {p['priority']:>4}  {p['enabled']!s:<7} "
-            f"{p['circuit_state']:<9} {p['failure_count']:>5} {p['total_requests']:>9} {p['total_cost_usd']:>12.4f}"
+            f"{p['circuit_state']:<9} {p['failure_count']:>5} {p['total_requests']:>9} {cost:>15} "
+            f"{formatting.pct(p['availability_pct'], 2):>11}"
         )
     return 0
 
@@ -241,7 +255,6 @@ def _per_m(value) -> str:
 
 
 def _show_price(args) -> int:
-    from datetime import datetime
 
     from ..config import settings
     from ..pricing import TokenUsage, catalog_price
@@ -250,7 +263,7 @@ def _show_price(args) -> int:
         print("price show needs --provider (a genai-prices provider id or one of ours, e.g. claude)", file=sys.stderr)
         return 2
     pricing_provider = settings().pricing_providers.get(args.provider, args.provider)
-    now = datetime.now(UTC)
+    now = clock.now()
     probe = 1000  # below every long-context tier; scaled to a million below
     figures = {
         "input": TokenUsage(prompt_tokens=probe),

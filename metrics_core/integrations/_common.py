@@ -9,8 +9,9 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from datetime import UTC, datetime
 from typing import Any
+
+from metrics_core import clock
 
 log = logging.getLogger("metrics_core.integrations")
 
@@ -86,7 +87,7 @@ class Call:
         self.completed = False  # a stream has delivered its final event
         self.hide_usage_chunk = False  # openai: drop the usage-only chunk we asked for
         self.outcome: tuple[str, str | None] = ("success", None)
-        self.timestamp = datetime.now(UTC)
+        self.timestamp = clock.now()
         self._start = time.perf_counter()
         self._lock = threading.Lock()
         self._done = False

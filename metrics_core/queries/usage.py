@@ -30,6 +30,9 @@ def _usage_figures(row, pct: dict[float, float | None]) -> dict:
         "cache_read_tokens": int(row.cache_read_tokens or 0),
         "cache_write_tokens": int(row.cache_write_tokens or 0),
         "reasoning_tokens": int(row.reasoning_tokens or 0),
+        "cache_read_share": (
+            round(int(row.cache_read_tokens or 0) / int(row.prompt_tokens) * 100, 2) if row.prompt_tokens else None
+        ),
         "avg_response_time_ms": round(float(row.duration_sum_ms) / count, 1) if count else 0.0,
         "p50_response_time_ms": round(pct.get(50.0) or 0.0, 1),
         "p95_response_time_ms": round(pct.get(95.0) or 0.0, 1),
@@ -205,7 +208,8 @@ def daily_series(
 
     Columns: ``date`` (datetime), [``provider``], ``requests``, ``successful_requests``,
     ``failed_requests``, ``prompt_tokens``, ``completion_tokens``, ``tokens``, ``cost_usd``,
-    ``reference_cost_usd``, ``savings_usd`` (priced calls), ``unpriced_requests``, and for
+    ``reference_cost_usd``, ``savings_usd`` (priced calls), ``unpriced_requests``, ``success_rate`` and
+    ``savings_percentage`` (NaN on a day without calls / priced reference cost), and for
     ``requests``, ``tokens`` and ``cost_usd`` a trailing ``moving_average``-day mean (``*_ma``)
     that reaches back before the window, so the first days of the window are averaged correctly
     (days before the first recorded call are left out of it). Money as float.
@@ -249,6 +253,10 @@ def daily_series(
             frame[f"{m}_ma"] = rolled.reset_index(level=0, drop=True)
         else:
             frame[f"{m}_ma"] = values.rolling(moving_average, min_periods=1).mean()
+    calls = frame["requests"].where(frame["requests"] > 0)
+    frame["success_rate"] = frame["successful_requests"] / calls * 100
+    priced_ref = frame["priced_reference_cost_usd"].where(frame["priced_reference_cost_usd"] > 0)
+    frame["savings_percentage"] = frame["savings_usd"] / priced_ref * 100
     frame = frame[frame["date"] >= window.start].drop(columns="priced_reference_cost_usd")
     frame["date"] = pd.to_datetime(frame["date"])
     return frame.reset_index(drop=True)
