@@ -10,8 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from . import queries, recording
-from .policy import providers as _providers
 from .money import as_float
+from .policy import providers as _providers
 from .queries import health_summary
 
 
