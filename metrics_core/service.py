@@ -55,6 +55,12 @@ class LLMMetricsService:
         return jsonable(queries.trends(days))
 
     @staticmethod
+    def get_availability(days: int = 30) -> list[dict]:
+        """Availability per provider over the last ``days`` UTC days: ``provider, availability_pct,
+        open_minutes, openings`` (the one rule: unavailable from a circuit's opening to the next success)."""
+        return jsonable(queries.availability(days).to_dict("records"))
+
+    @staticmethod
     def set_provider_enabled(provider_id: int | str, enabled: bool) -> dict:
         """Enable or disable a provider; returns the updated provider."""
         return jsonable(_providers.set_enabled(provider_id, enabled))

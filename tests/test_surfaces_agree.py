@@ -129,6 +129,10 @@ def test_facade_api_and_cli_agree_with_the_queries(dataset, clock, capsys):
         usage = client.get(f"/api/llm/metrics?days={DAYS}", headers=headers).json()
     assert from_json(costs, usage) == without(truth, "availability")
 
+    assert {a["provider"]: a["availability_pct"] for a in LLMMetricsService.get_availability(DAYS)} == truth[
+        "availability"
+    ]
+
     assert cli(["summary", "--days", str(DAYS), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert from_json(summary["costs"], summary["metrics"]) == without(truth, "availability")

@@ -54,26 +54,8 @@ def _without_nul(items: list[tuple]) -> list[tuple]:
     return out
 
 
-#: llm_requests columns, in the order write_batch builds each row's values
-COLUMNS = (
-    "timestamp",
-    "provider_id",
-    "model",
-    "status",
-    "endpoint",
-    "prompt_tokens",
-    "completion_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "duration_ms",
-    "ttft_ms",
-    "cost_usd",
-    "reference_cost_usd",
-    "price_source",
-    "error_message",
-    "tags",
-)
+#: llm_requests columns (the table's own order, ``id`` aside): the order ``prepare`` builds each row's values in
+COLUMNS = tuple(c.name for c in storage.requests.columns if c.name != "id")
 PG_COPY = "COPY llm_requests (" + ", ".join(f'"{c}"' for c in COLUMNS) + ") FROM STDIN"  # "timestamp" quoted
 SQLITE_INSERT = f"INSERT INTO llm_requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _UTC = UTC
