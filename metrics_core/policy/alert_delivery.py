@@ -122,7 +122,7 @@ def _insert_new(engine, alerts: list[Alert], now: datetime, channels: list[str])
 def _deliver_pending(engine, now: datetime, cfg: AlertSettings, result: CheckResult) -> None:
     h = storage.alert_history
     by_id = {channel_id(u): u for u in cfg.urls}
-    stale = clock.utc_now() - SENDING_TIMEOUT  # a 'sending' row older than this lost its process
+    stale = now - SENDING_TIMEOUT  # a 'sending' row older than this lost its process
     with engine.connect() as conn:
         rows = conn.execute(
             select(h)
