@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from .. import clock, storage
 from ..errors import ProviderNotFound
-from ..queries import get_provider, list_providers
+from ..queries import get_provider, list_providers, read_engine
 from ..recording import circuit_breaker
 from ..recording.writer import refresh_caches
 from .enforcement import blocked_providers
@@ -29,7 +29,7 @@ def set_enabled(provider: int | str, enabled: bool, engine=None) -> dict:
     if not isinstance(enabled, bool) and enabled not in (0, 1):
         raise ValueError(f"enabled must be True or False (or 1/0), got {enabled!r}")
     enabled = bool(enabled)
-    engine = engine if engine is not None else storage.get_engine()
+    engine = read_engine(engine)  # after this process's pending records
     with engine.connect() as conn, conn.execution_options(immediate=True).begin():
         pid = _provider_id(conn, provider)
         conn.execute(update(storage.providers).where(storage.providers.c.id == pid).values(enabled=enabled))
@@ -40,7 +40,7 @@ def set_priority(provider: int | str, priority: int, engine=None) -> dict:
     """Change a provider's priority (1 = first choice); returns the updated provider."""
     if not isinstance(priority, int) or isinstance(priority, bool) or priority < 1:
         raise ValueError(f"priority must be a whole number >= 1, got {priority!r}")
-    engine = engine if engine is not None else storage.get_engine()
+    engine = read_engine(engine)  # after this process's pending records
     with engine.connect() as conn, conn.execution_options(immediate=True).begin():
         pid = _provider_id(conn, provider)
         conn.execute(update(storage.providers).where(storage.providers.c.id == pid).values(priority=priority))
@@ -51,7 +51,7 @@ def set_provider_type(provider: int | str, provider_type: str, engine=None) -> d
     """Mark a provider ``local`` (costs 0 from now on) or ``remote``."""
     if provider_type not in ("local", "remote"):
         raise ValueError(f"provider_type must be 'local' or 'remote', got {provider_type!r}")
-    engine = engine if engine is not None else storage.get_engine()
+    engine = read_engine(engine)  # after this process's pending records
     with engine.connect() as conn, conn.execution_options(immediate=True).begin():
         pid = _provider_id(conn, provider)
         conn.execute(update(storage.providers).where(storage.providers.c.id == pid).values(provider_type=provider_type))
@@ -61,7 +61,7 @@ def set_provider_type(provider: int | str, provider_type: str, engine=None) -> d
 
 def reset_circuit(provider: int | str, engine=None) -> dict:
     """Close a provider's circuit and clear its failure count; returns the updated provider."""
-    engine = engine if engine is not None else storage.get_engine()
+    engine = read_engine(engine)  # after this process's pending records
     with engine.connect() as conn:
         pid = _provider_id(conn, provider)
     circuit_breaker.reset(engine, pid, clock.utc_now())
