@@ -3,14 +3,15 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TIMETRAVEL := $(VENV)/.timetravel
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench lint format migrate demo clean
+.PHONY: help run test test-calendar bench lint format migrate demo clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,25 @@ run: $(STAMP) ## migrate the database and start the dashboard on http://$(HOST):
 
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/python -m pytest -q
+
+# The calendar step: the suite (SQLite, no browser) with the clock moved, subprocesses included, by
+# tests/timetravel (a .pth file in the venv starts time-machine when LLM_METRICS_TEST_NOW is set).
+CALENDAR_INSTANTS ?= 2026-12-31T23:59:00Z 2027-01-01T00:05:00Z 2028-02-29T12:00:00Z
+CALENDAR_PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --deselect tests/test_dashboard_browser.py \
+	-W "ignore:Module already imported so cannot be rewritten; time_machine:pytest.PytestAssertRewriteWarning"
+
+$(TIMETRAVEL): $(STAMP) tests/timetravel/llm_metrics_timetravel.py tests/timetravel/llm_metrics_timetravel.pth
+	site="$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" && \
+	  cp tests/timetravel/llm_metrics_timetravel.py tests/timetravel/llm_metrics_timetravel.pth "$$site/"
+	@touch $(TIMETRAVEL)
+
+test-calendar: $(TIMETRAVEL) ## run the suite (SQLite) at a month's last minute, New Year, 29 February
+	@failed=""; for now in $(CALENDAR_INSTANTS); do \
+	  echo "---- LLM_METRICS_TEST_NOW=$$now"; \
+	  LLM_METRICS_TEST_NOW=$$now $(BIN)/python -m llm_metrics_timetravel || exit 1; \
+	  LLM_METRICS_TEST_NOW=$$now LLM_METRICS_TEST_BACKENDS=sqlite $(CALENDAR_PYTEST) || failed="$$failed $$now"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-calendar: the suite failed at:$$failed"; exit 1; fi
 
 bench: $(STAMP) ## run the benchmarks (ratios against baselines measured in the same run)
 	$(BIN)/python -m bench

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from sqlalchemy import delete
 
 import metrics_core
@@ -78,6 +79,11 @@ def test_bad_input_names_the_field(engine, kwargs, message):
     assert budgets.list_budgets(engine) == []
 
 
+# 22:00 on a month's last day: the forecast adds today's run-rate for the 2 hours left, $0.0525 *
+# 2/22 ~= $0.0048 (projected $0.0525 * 24/22), so the monthly $1 budget stays "ok". Early in a
+# month (e.g. 00:05 on the 1st) today's spend extrapolated over the rest of the month would cross
+# $1 and make it a "warning".
+@time_machine.travel(datetime(2026, 6, 30, 22, 0, tzinfo=UTC), tick=False)
 def test_spend_per_scope_comes_from_the_rollups(engine):
     claude_calls(3, tags={"project": "search"})
     claude_calls(2, tags={"project": "support"})
@@ -108,6 +114,7 @@ def test_spend_per_scope_comes_from_the_rollups(engine):
     status = budgets.get_budget("b0", engine)
     st = budgets.budget_status(status, engine=engine)
     assert st.percent == CALL * 5 * 100 and st.crossed == () and st.state == "ok"
+    assert st.forecast.projected.quantize(Decimal("0.0001")) == Decimal("0.0573")  # 0.0525 * 24/22
 
 
 def test_thresholds_crossed_and_state(engine):

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -347,7 +347,7 @@ def test_eight_processes_record_concurrently_and_lose_nothing(engine, metrics_db
     assert named == 1
     assert rollup_mismatches(engine) == []
     assert (
-        queries.metrics(window=queries.Window(date.today() - timedelta(days=3), date.today()))["total_requests"]
+        queries.metrics(window=queries.Window.last(4))["total_requests"]  # UTC days, not the local date.today()
         == total
     )
 
