@@ -6,7 +6,9 @@ under dated names, and 2026-11-04 without usage. Expected figures are worked out
 
 from __future__ import annotations
 
+import ast
 import json
+import logging
 import threading
 from datetime import date
 from decimal import Decimal
@@ -148,6 +150,7 @@ def test_openai_requests_follow_next_page_with_the_documented_parameters() -> No
     for request in handler.requests:
         assert request.url.host == "api.openai.com"
         assert request.headers["authorization"] == f"Bearer {OPENAI_SECRET}"
+        assert request.headers["user-agent"] == "llm-metrics (recorded vs billed)"
 
 
 def test_anthropic_pull_parses_every_page_into_exact_figures() -> None:
@@ -230,6 +233,16 @@ def test_a_cost_under_the_undated_name_joins_the_one_dated_usage_row() -> None:
     assert pulled.unattributed == ()
 
 
+def test_openai_uncached_input_excludes_cache_reads_and_writes_when_not_given() -> None:
+    # the spec's example result without input_uncached_tokens: 1,000 = 500 uncached + 400 read + 100 written
+    result = {"object": "organization.usage.completions.result", "model": "gpt-4o-2024-08-06"}
+    result |= {"input_tokens": 1000, "input_cached_tokens": 400, "input_cache_write_tokens": 100}
+    result |= {"output_tokens": 500, "num_model_requests": 5}
+    page = {"object": "page", "data": [{"object": "bucket", "start_time": 1793577600, "results": [result]}]}
+    sums = b_openai.parse_usage([page], (D2,))
+    assert sums == {(D2, "gpt-4o-2024-08-06"): UsageSums(500, 400, 100, 500, 5)}
+
+
 def test_a_model_without_a_cost_line_has_unknown_cost_not_zero() -> None:
     usage = {(D2, "gpt-4o-2024-08-06"): UsageSums(input_tokens=5, requests=1)}
     assert combine("openai", usage, {}, [], (D2,)).usage[0].cost_usd is None
@@ -297,6 +310,39 @@ def test_an_anthropic_403_says_the_key_is_not_an_admin_key() -> None:
         "anthropic rejected ANTHROPIC_ADMIN_KEY (HTTP 403: This API key does not have access): the key is wrong "
         "or revoked, or it is not an admin key (an Admin API key starts with sk-ant-admin)"
     )
+
+
+def test_retries_log_no_key(caplog) -> None:
+    handler = Recorder([httpx.Response(429, json={"error": {"message": f"slow down {OPENAI_SECRET}"}})])
+    with caplog.at_level(logging.DEBUG), handler.client() as client:
+        b_openai.pull(start=START, end=END, key=openai_key(), client=client, sleep=lambda s: None)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "openai /v1/organization/usage/completions: HTTP 429, retry 1 in 1.0s" in logged
+    assert "TESTKEY" not in logged
+
+
+def test_the_package_imports_only_errors_from_metrics_core() -> None:
+    package = Path(b_openai.__file__).parent
+    imported = set()
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    ours = {name for name in imported if name.startswith("metrics_core")}
+    assert {name for name in ours if not name.startswith("metrics_core.integrations.billing")} == {
+        "metrics_core.errors"
+    }
+    assert imported - ours <= {"__future__", "collections.abc", "dataclasses", "datetime", "decimal", "email.utils"} | {
+        "httpx",
+        "json",
+        "logging",
+        "os",
+        "re",
+        "time",
+        "typing",
+    }
 
 
 def test_the_key_never_appears_in_reprs() -> None:

@@ -34,6 +34,8 @@ MAX_ATTEMPTS = 4
 """Attempts per page, the first included, before a 429/5xx becomes ``BillingUnavailable``."""
 MAX_PAGES = 1000
 """A report that still says ``has_more`` after this many pages is treated as broken."""
+USER_AGENT = "llm-metrics (recorded vs billed)"
+"""Sent with every request, as Anthropic asks integrations to identify themselves."""
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
 MAX_BACKOFF = 60.0
 """Longest wait between attempts, whatever ``retry-after`` asks."""
@@ -119,7 +121,8 @@ class Endpoint:
         url = f"{self.base_url}{path}"
         for attempt in range(1, self.max_attempts + 1):
             try:
-                response = client.get(url, params=query, headers=self.headers(self.key), timeout=self.timeout)
+                headers = {"User-Agent": USER_AGENT, **self.headers(self.key)}
+                response = client.get(url, params=query, headers=headers, timeout=self.timeout)
             except httpx.TimeoutException:
                 raise BillingUnavailable(
                     f"{self.provider} {path} timed out after {self.timeout:g}s; nothing was kept, try again later"
