@@ -396,6 +396,15 @@ def test_a_timeout_on_a_later_page_raises_instead_of_returning_part() -> None:
     assert len(handler.requests) == 2
 
 
+def test_a_refused_connection_is_a_clear_error() -> None:
+    handler = Recorder([httpx.ConnectError("[Errno 111] Connection refused")])
+    with pytest.raises(BillingUnavailable) as caught, handler.client() as client:
+        b_anthropic.pull(start=START, end=END, key=anthropic_key(), client=client, base_url="http://127.0.0.1:9")
+    assert str(caught.value) == (
+        "anthropic /v1/organizations/usage_report/messages: cannot connect to http://127.0.0.1:9 (ConnectError)"
+    )
+
+
 def test_a_report_without_a_requested_day_is_incomplete() -> None:
     short = fixture("anthropic_usage_page2")
     short["data"] = short["data"][:1]  # 2026-11-04 missing, and no more pages

@@ -6,7 +6,7 @@ and "Cost Report" (``GET /v1/organizations/cost_report``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -132,7 +132,9 @@ def _rfc3339(day: date) -> str:
     return f"{day.isoformat()}T00:00:00Z"
 
 
-def _buckets(pages, days, seen: set[date], path: str):
+def _buckets(
+    pages: Iterable[Mapping[str, Any]], days: tuple[date, ...], seen: set[date], path: str
+) -> Iterator[tuple[date, Mapping[str, Any]]]:
     for page in pages:
         for bucket in page["data"]:
             try:

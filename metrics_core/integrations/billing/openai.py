@@ -7,7 +7,7 @@ Sources: openai/openai-openapi ``openapi.yaml`` (``usage-completions``, ``usage-
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -149,7 +149,9 @@ def _unix(day: date) -> int:
     return int(datetime.combine(day, time(0), tzinfo=UTC).timestamp())
 
 
-def _buckets(pages, days, seen: set[date], path: str):
+def _buckets(
+    pages: Iterable[Mapping[str, Any]], days: tuple[date, ...], seen: set[date], path: str
+) -> Iterator[Mapping[str, Any]]:
     for page in pages:
         for bucket in page["data"]:
             day = _bucket_day(bucket, path)
