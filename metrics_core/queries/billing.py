@@ -26,6 +26,7 @@ from .. import storage
 from ..money import HUNDRED, ZERO, decimal_or_none, decimal_or_zero, group_cost
 from .common import Window, as_date, read_engine, window_of
 
+BILLING_PROVIDERS = storage.BILLING_PROVIDERS
 KINDS = ("input", "cached", "cache_write", "output")
 #: recorded rollup expression -> billed column, per token kind
 _BILLED_COLUMN = {
