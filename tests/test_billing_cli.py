@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
@@ -24,10 +25,12 @@ class ProviderServer(BaseHTTPRequestHandler):
 
     paths: ClassVar[list[str]] = []
     fail_first: ClassVar[list[tuple[int, dict[str, str], bytes]]] = []
+    delay: ClassVar[float] = 0.0
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         self.paths.append(url.path)
+        time.sleep(self.delay)
         openai = url.path.startswith("/v1/organization/")
         authorized = (
             self.headers.get("authorization") == f"Bearer {OPENAI_SECRET}"
@@ -55,7 +58,7 @@ class ProviderServer(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    ProviderServer.paths, ProviderServer.fail_first = [], []
+    ProviderServer.paths, ProviderServer.fail_first, ProviderServer.delay = [], [], 0.0
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), ProviderServer)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -166,3 +169,15 @@ def test_bad_days_are_refused(server, keys, capsys) -> None:
     with pytest.raises(SystemExit):
         reconcile(server, "--provider", "openai", "--days", "0")
     assert "expected a number of days from 1 to 366, got 0" in capsys.readouterr().err
+
+
+def test_a_timeout_is_a_clear_error_and_stores_nothing(recorded, server, keys, capsys) -> None:  # noqa: F811
+    ProviderServer.delay = 1.0
+    assert reconcile(server, "--provider", "anthropic", "--timeout", "0.2") == 1
+    assert capsys.readouterr().err == (
+        "error: anthropic /v1/organizations/usage_report/messages timed out after 0.2s; "
+        "nothing was kept, try again later\n"
+    )
+    ProviderServer.delay = 0.0
+    assert reconcile(server, "--provider", "anthropic", "--stored", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["providers"] == []

@@ -16,6 +16,7 @@ from .. import formatting as fmt
 from ..money import as_float
 
 PROVIDERS = ("openai", "anthropic")
+DEFAULT_TIMEOUT = 30.0
 GAP_ROWS = 10
 
 
@@ -26,6 +27,16 @@ def _days(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}") from None
     if not 1 <= value <= 366:
         raise argparse.ArgumentTypeError(f"expected a number of days from 1 to 366, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0 and at most 600, got {text}")
     return value
 
 
@@ -44,6 +55,9 @@ def register(sub) -> dict:
         help="the last N complete UTC days (default 30; today is left out, its report is still growing)",
     )
     p.add_argument("--json", action="store_true", help="print the figures as JSON (for scripts)")
+    p.add_argument(
+        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, help=f"seconds per request (default {DEFAULT_TIMEOUT:g})"
+    )
     p.add_argument("--stored", action="store_true", help="compare what is already stored, without pulling")
     p.add_argument("--base-url", help=argparse.SUPPRESS)  # tests: a local server instead of the provider
     return {"reconcile": cmd_reconcile}
@@ -75,7 +89,13 @@ def cmd_reconcile(engine, args) -> int:
         try:
             with httpx.Client(event_hooks={"response": [hook]}) as client:
                 stored = pull_and_store(
-                    provider=args.provider, start=start, end=end, client=client, base_url=args.base_url, engine=engine
+                    provider=args.provider,
+                    start=start,
+                    end=end,
+                    client=client,
+                    base_url=args.base_url,
+                    timeout=args.timeout,
+                    engine=engine,
                 )
         finally:
             bar.close()
