@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from datetime import UTC, datetime
@@ -75,8 +76,12 @@ def keys(monkeypatch):
 
 
 def reconcile(server: str, *args: str) -> int:
-    with time_machine.travel(NOW, tick=True):
-        return main(["reconcile", "--days", "3", "--base-url", server, *args])
+    sigpipe = signal.getsignal(signal.SIGPIPE)  # main() restores the default, which would kill pytest
+    try:
+        with time_machine.travel(NOW, tick=True):
+            return main(["reconcile", "--days", "3", "--base-url", server, *args])
+    finally:
+        signal.signal(signal.SIGPIPE, sigpipe)
 
 
 def test_json_output_for_scripts(recorded, server, keys, capsys) -> None:  # noqa: F811
