@@ -17,7 +17,6 @@ days pulled whole (``llm_billed_days``) are compared. Money is Decimal.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -295,10 +294,3 @@ def largest_gaps(result: dict, limit: int = 10) -> list[dict]:
         )
     )
     return gaps[:limit]
-
-
-def day_range(result: dict) -> tuple[date, date] | None:
-    """The first and last pulled day in a ``reconciliation()`` result, or None without any."""
-    if not result["providers"]:
-        return None
-    return min(p["first_day"] for p in result["providers"]), max(p["last_day"] for p in result["providers"])
