@@ -19,13 +19,13 @@ GAP_COLUMNS = {
     "provider": st.column_config.TextColumn("Billed by"),
     "day": st.column_config.DateColumn("Day", format="YYYY-MM-DD"),
     "model": st.column_config.TextColumn("Model", help="The recorded name; billed under a dated name"),
-    "recorded_tokens": st.column_config.NumberColumn("Recorded tokens", format="localized"),
-    "billed_tokens": st.column_config.NumberColumn("Billed tokens", format="localized"),
     "coverage_pct": st.column_config.NumberColumn("Coverage", format="%.1f%%", help="Empty: nothing billed"),
+    "drift_pct": st.column_config.NumberColumn("Drift", format="%+.1f%%", help="Empty: a cost is unknown"),
     "recorded_cost_usd": st.column_config.NumberColumn("Recorded", format="$%.4f", help="Empty: unpriced"),
     "billed_cost_usd": st.column_config.NumberColumn("Billed", format="$%.4f", help="Empty: unknown"),
-    "gap_usd": st.column_config.NumberColumn("Gap", format="$%.4f", help="Recorded minus billed"),
-    "drift_pct": st.column_config.NumberColumn("Drift", format="%+.1f%%"),
+    "gap_usd": st.column_config.NumberColumn("Gap (USD)", format="%+.4f", help="Recorded minus billed"),
+    "recorded_tokens": st.column_config.NumberColumn("Recorded tokens", format="localized"),
+    "billed_tokens": st.column_config.NumberColumn("Billed tokens", format="localized"),
 }
 
 
@@ -58,9 +58,7 @@ def _daily_chart(days: list[dict]) -> alt.Chart:
             x=alt.X("yearmonthdate(date):T", title=None, axis=alt.Axis(format="%-d %b", labelAngle=0)),
             y=alt.Y("usd:Q", title="Cost (USD)", axis=alt.Axis(format="$,.2f")),
             color=alt.Color("provider:N", title="Billed by", legend=alt.Legend(orient="bottom")),
-            strokeDash=alt.StrokeDash(
-                "kind:N", title=None, sort=["billed", "recorded"], legend=alt.Legend(orient="bottom")
-            ),
+            strokeDash=alt.StrokeDash("kind:N", sort=["billed", "recorded"], legend=None),
             tooltip=[
                 alt.Tooltip("yearmonthdate(date):T", title="Day"),
                 alt.Tooltip("provider:N", title="Billed by"),
@@ -104,6 +102,7 @@ def show(f) -> None:
         ]
     kpi_row(kpis, per_row=4)
     st.altair_chart(_daily_chart(result["days"]), width="stretch")
+    st.caption("Cost per day: solid lines billed, dashed lines recorded.")
     gaps = billing.largest_gaps(result, GAP_ROWS)
     if gaps:
         table = pd.DataFrame(
