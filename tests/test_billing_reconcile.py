@@ -285,3 +285,27 @@ def test_last_days_end_today_exclusive() -> None:
 def test_a_window_ending_after_tomorrow_is_refused(engine) -> None:
     with pytest.raises(ValueError, match="end must be at most tomorrow"):
         pull_and_store(provider="openai", start=date(2100, 1, 1), end=date(2100, 1, 2), key=openai_key())
+
+
+def test_unknown_costs_on_either_side_give_no_drift(engine) -> None:
+    call("openai", "gpt-mystery", D2, 1_000, 100)  # no price anywhere: unpriced
+    call("openai", "gpt-4o", D2, 1_000, 100)
+    line = {"kind": "model", "cached_input_tokens": 0, "cache_write_tokens": 0, "requests": 1}
+    rows = [
+        {**line, "day": D2, "billed_model": "gpt-mystery", "recorded_model": "gpt-mystery", "input_tokens": 1_000,
+         "output_tokens": 100, "cost_usd": Decimal("0.01")},
+        {**line, "day": D2, "billed_model": "gpt-4o-2024-08-06", "recorded_model": "gpt-4o", "input_tokens": 1_000,
+         "output_tokens": 100, "cost_usd": None},  # the cost report had no line for it
+    ]  # fmt: skip
+    billed.replace_days(engine, provider="openai", days=[D2], rows=rows, pulled_at=datetime(2026, 12, 1))
+    result = q.reconciliation(window=WINDOW, engine=engine)
+    unpriced, no_cost = row(result, "openai", D2, "gpt-mystery"), row(result, "openai", D2, "gpt-4o")
+    assert (unpriced["recorded_cost_usd"], unpriced["unpriced_requests"], unpriced["drift_pct"]) == (None, 1, None)
+    assert unpriced["coverage_pct"] == Decimal(100)
+    assert (no_cost["recorded_cost_usd"], no_cost["billed_cost_usd"], no_cost["drift_pct"]) == (
+        Decimal("0.0035"),  # 1,000 x $2.50 + 100 x $10 per million
+        None,
+        None,
+    )
+    (overall,) = result["providers"]
+    assert (overall["billed_cost_usd"], overall["drift_pct"]) == (None, None)
