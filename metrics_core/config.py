@@ -32,6 +32,8 @@ ENV_VARS = {
     "LLM_METRICS_DB_MAX_OVERFLOW": "extra connections a process may open at peaks (PostgreSQL)",
     "LLM_METRICS_API_MAX_BODY_BYTES": "largest request body the HTTP API accepts (413 beyond)",
     "LLM_METRICS_API_MAX_BATCH": "most calls one POST /api/llm/record may carry",
+    "OPENAI_ADMIN_KEY": "OpenAI admin key `llm-metrics reconcile --provider openai` reads (never stored or logged)",
+    "ANTHROPIC_ADMIN_KEY": "Anthropic admin key `llm-metrics reconcile --provider anthropic` reads (never stored)",
 }
 
 #: our provider names -> genai-prices provider ids

@@ -7,14 +7,19 @@ Rules (``RULES``):
 * ``circuit_open`` — a provider's circuit opened (in the last ``circuit_lookback_minutes``);
 * ``error_rate`` — a provider's error rate over the last ``error_rate_minutes`` minutes is at least
   ``error_rate_percent`` (with at least ``error_rate_min_calls`` calls);
-* ``unpriced`` — calls to a model with no known price appeared (today or yesterday).
+* ``unpriced`` — calls to a model with no known price appeared (today or yesterday);
+* ``billing_drift`` — on a day pulled from the provider's billing (``llm-metrics reconcile``) in the
+  last ``billing_lookback_days``, a model's coverage (recorded / billed tokens) is under
+  ``billing_coverage_percent`` (calls the app never recorded), or, with enough coverage, its drift
+  ((recorded - billed) / billed cost) is at least ``billing_drift_percent`` either way (a wrong price);
+  rows billed under ``billing_min_billed_usd`` are ignored.
 
 Each alert fires **once per rule, subject, threshold and period**: its dedup key
 ``rule|subject|threshold|period`` is a unique column of ``llm_alert_history``, so the first process
 to insert it delivers it and every other evaluation (cron, the writer's hook, another machine) sees
 the conflict and stays quiet. Periods: the budget's own period (``2026-11``, ``2026-W48``,
 ``2026-11-29``) for budget rules, the UTC day for ``circuit_open``, the UTC hour for ``error_rate``,
-the month for ``unpriced``.
+the month for ``unpriced``, the billed day for ``billing_drift``.
 
 Channels are apprise URLs (``json://``, ``slack://``, ``mailto://``, ``discord://`` ...) from
 ``$LLM_METRICS_ALERT_URLS`` (comma or space separated) and from the TOML file named by
@@ -39,18 +44,20 @@ import os
 import tomllib
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 
 from .. import clock, storage
 from ..formatting import money
-from ..queries import read_engine, recent_error_rates
+from ..queries import Window, read_engine, recent_error_rates
+from ..queries import billing as billing_queries
 from ..queries.providers import OPEN
 from . import budgets
 
 log = logging.getLogger("metrics_core.alerts")
 
-RULES = ("budget_threshold", "projected_overrun", "circuit_open", "error_rate", "unpriced")
+RULES = ("budget_threshold", "projected_overrun", "circuit_open", "error_rate", "unpriced", "billing_drift")
 ENV_URLS = "LLM_METRICS_ALERT_URLS"
 ENV_FILE = "LLM_METRICS_ALERTS_FILE"
 ENV_INTERVAL = "LLM_METRICS_ALERT_INTERVAL"
@@ -72,6 +79,10 @@ class AlertSettings:
     retries: int = 3  # tries per channel and delivery
     backoff_seconds: float = 0.5  # first pause between tries, doubled each time
     max_attempts: int = 5  # deliveries of one alert (later checks retry failed channels)
+    billing_coverage_percent: float = 90.0  # billing_drift: coverage under this fires
+    billing_drift_percent: float = 10.0  # billing_drift: |drift| at or over this fires (with enough coverage)
+    billing_lookback_days: int = 7  # billing_drift: billed days looked at, up to today
+    billing_min_billed_usd: float = 0.0  # billing_drift: rows billed under this are ignored
 
 
 def alert_settings(path: str | None = None) -> AlertSettings:
@@ -275,6 +286,50 @@ def _unpriced_alerts(now: datetime, cfg: AlertSettings, engine) -> list[Alert]:
     ]
 
 
+def _billing_alerts(now: datetime, cfg: AlertSettings, engine) -> list[Alert]:
+    today = now.date()
+    window = Window(today - timedelta(days=max(cfg.billing_lookback_days, 1) - 1), today)
+    alerts = []
+    for r in billing_queries.reconciliation(window=window, engine=engine)["rows"]:
+        if r["billed_cost_usd"] is not None and r["billed_cost_usd"] < Decimal(str(cfg.billing_min_billed_usd)):
+            continue
+        name = f"{r['provider']}/{r['model']}"
+        where = f"{name} on {r['day']}"
+        seen = f"recorded {r['recorded_tokens']:,} of {r['billed_tokens']:,} billed tokens"
+        costs = f"recorded {money(r['recorded_cost_usd'])} vs billed {money(r['billed_cost_usd'])}"
+        coverage, drift = r["coverage_pct"], r["drift_pct"]
+        if coverage is not None and coverage < Decimal(str(cfg.billing_coverage_percent)):
+            kind, threshold, value = "coverage", cfg.billing_coverage_percent, coverage
+            title = f"Billed usage not recorded: {where}, coverage {coverage:.1f}%"
+            message = (
+                f"{r['provider']} billed more of {name} than the app recorded on {r['day']}: "
+                f"{seen} ({coverage:.1f}%, threshold {threshold:g}%; {costs}). Calls from an app or key "
+                "that is not instrumented, or recorded under another provider."
+            )
+        elif drift is not None and abs(drift) >= Decimal(str(cfg.billing_drift_percent)):
+            kind, threshold, value = "drift", cfg.billing_drift_percent, drift
+            title = f"Recorded cost drifts from the bill: {where}, {drift:+.1f}%"
+            message = (
+                f"With {seen}, the recorded cost of {where} differs from the bill by {drift:+.1f}% "
+                f"(threshold {threshold:g}%): {costs}. A price that is wrong or out of date: check "
+                "`llm-metrics price show` and custom prices, then `llm-metrics reprice`."
+            )
+        else:
+            continue
+        alerts.append(
+            Alert(
+                rule="billing_drift",
+                subject=f"{r['provider']}/{r['model']} {kind}",
+                period=r["day"].isoformat(),
+                threshold=threshold,
+                value=round(float(value), 2),
+                title=title,
+                message=message,
+            )
+        )
+    return alerts
+
+
 def evaluate(*, now: datetime | None = None, settings: AlertSettings | None = None, engine=None) -> list[Alert]:
     """Every alert whose condition holds now (nothing is written or sent)."""
     engine = read_engine(engine)
@@ -287,6 +342,8 @@ def evaluate(*, now: datetime | None = None, settings: AlertSettings | None = No
         alerts += _error_rate_alerts(now, cfg, engine)
     if "unpriced" not in cfg.disabled_rules:
         alerts += _unpriced_alerts(now, cfg, engine)
+    if "billing_drift" not in cfg.disabled_rules:
+        alerts += _billing_alerts(now, cfg, engine)
     return alerts
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import pandas as pd
@@ -10,6 +10,7 @@ import pandas as pd
 from .. import clock, queries
 from ..policy import budgets
 from ..queries import Window, read_engine
+from ..queries import billing as billing_queries
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Report:
     errors: pd.DataFrame
     daily: list[dict]
     daily_by_provider: list[dict]
+    billing: dict = field(default_factory=dict)  # queries.billing.reconciliation() of the month
 
     @property
     def month_label(self) -> str:
@@ -67,4 +69,5 @@ def monthly_report(month: date | str | None = None, *, now: datetime | None = No
         errors=queries.top_errors(window=window, limit=10, engine=engine),
         daily=trends["daily"],
         daily_by_provider=trends["by_provider"],
+        billing=billing_queries.reconciliation(window=window, engine=engine),
     )

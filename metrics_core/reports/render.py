@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..formatting import money
 from ..money import as_float
+from . import billing_section
 from .gather import Report
 
 FORMATS = ("md", "html", "csv")
@@ -140,7 +141,8 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[str]]]]:
             [[e.provider, e.status, e.error, f"{e.count:,}"] for e in r.errors.itertuples()],
         )
     )
-    return out
+    billed = billing_section.section(r.billing)
+    return [*out, billed] if billed else out
 
 
 def _summary_lines(r: Report) -> list[tuple[str, str]]:
@@ -178,6 +180,8 @@ def render_md(r: Report) -> str:
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join("---" for _ in header) + "|")
         lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+        if title == billing_section.TITLE:
+            lines += ["", billing_section.EXPLANATION]
     return "\n".join(lines) + "\n"
 
 
@@ -300,6 +304,8 @@ def render_html(r: Report) -> str:
             cells = "".join(f'<td class="n">{e(c)}</td>' if _NUMBER.fullmatch(c) else f"<td>{e(c)}</td>" for c in row)
             parts.append(f"<tr>{cells}</tr>")
         parts.append("</tbody></table>")
+        if title == billing_section.TITLE:
+            parts.append(f"<p>{e(billing_section.EXPLANATION)}</p>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -339,6 +345,8 @@ def render_csv(r: Report) -> str:
         w.writerow(["error", i, "status", err.status])
         w.writerow(["error", i, "message", err.error])
         w.writerow(["error", i, "count", err.count])
+    for row in billing_section.csv_rows(r.billing):
+        w.writerow(row)
     return buf.getvalue()
 
 

@@ -6,11 +6,14 @@ The only layer that knows table shapes and write SQL. Other layers use it as
 
 from .engines import create, db_label, dispose_all, get_engine, is_sqlite
 from .schema import (
+    BILLING_PROVIDERS,
     DAILY_MEASURES,
     DEFAULT_PROVIDERS,
     Money,
     alert_history,
     api_tokens,
+    billed_daily,
+    billed_days,
     budgets,
     circuit_events,
     costs_daily,
@@ -25,11 +28,14 @@ from .schema import (
 )
 
 __all__ = [
+    "BILLING_PROVIDERS",
     "DAILY_MEASURES",
     "DEFAULT_PROVIDERS",
     "Money",
     "alert_history",
     "api_tokens",
+    "billed_daily",
+    "billed_days",
     "budgets",
     "circuit_events",
     "costs_daily",

@@ -236,3 +236,35 @@ alert_history = Table(
     Column("last_error", Text),
     Index("ix_llm_alert_history_fired_at", "fired_at"),
 )
+
+# -- billed figures (revision 0006) ------------------------------------------------------------
+
+#: billing providers whose usage and cost reports ``llm-metrics reconcile`` pulls
+BILLING_PROVIDERS = ("openai", "anthropic")
+
+billed_days = Table(
+    "llm_billed_days",
+    metadata,
+    Column("provider", String(20), primary_key=True),  # a BILLING_PROVIDERS name
+    Column("day", Date, primary_key=True),  # UTC day pulled whole (it may have no billed rows)
+    Column("pulled_at", DateTime, nullable=False),
+)
+
+billed_daily = Table(
+    "llm_billed_daily",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider", String(20), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("kind", String(10), nullable=False),  # model | other (a tool fee, a model without usage row)
+    Column("billed_model", String(300), nullable=False),  # the billed (dated) name, or the line item
+    Column("recorded_model", String(200)),  # the recorded name it matches; NULL = none
+    Column("input_tokens", BigInteger, nullable=False, default=0),  # uncached input
+    Column("cached_input_tokens", BigInteger, nullable=False, default=0),  # cache reads
+    Column("cache_write_tokens", BigInteger, nullable=False, default=0),
+    Column("output_tokens", BigInteger, nullable=False, default=0),
+    Column("requests", BigInteger),  # NULL = the report does not count requests
+    Column("cost_usd", Money),  # NULL = unknown (no cost line), never 0
+    Column("pulled_at", DateTime, nullable=False),
+    Index("ux_llm_billed_daily_line", "provider", "day", "kind", "billed_model", unique=True),
+)
