@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime
 
 import anthropic
 import httpx2
+import openai
 import pytest
-from integration_support import Server, assert_tokens, capture, fixed, fresh_core_db, stored_requests
+from integration_support import Server, assert_tokens, capture, fixed, fresh_core_db, payload, stored_requests
+from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode
 
@@ -213,3 +216,160 @@ def test_end_to_end_into_sqlite(engine):
     assert (row["prompt_tokens"], row["completion_tokens"], row["cache_read_tokens"]) == (2585, 15, 2048)
     assert row["duration_ms"] == pytest.approx(1500) and str(row["timestamp"]) == "2025-09-15 14:45:31.250000"  # UTC
     assert json.loads(row["tags"]) == {"source": "otel"}
+
+
+# --- spans from real third-party instrumentations, and the span shapes issue 11 found misread ---
+
+
+def openai_client(server):
+    http = httpx2.Client(transport=httpx2.MockTransport(server.handler(httpx2.Response, httpx2)))
+    return openai.OpenAI(api_key="sk-test", http_client=http, max_retries=0)
+
+
+def chat(client, **kwargs):
+    return client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}], **kwargs)
+
+
+@pytest.fixture
+def instrumented(request):
+    """Instrument openai with the given instrumentor class, spans going to MetricsSpanProcessor."""
+    instrumentor = request.param()
+    provider = TracerProvider()
+    provider.add_span_processor(MetricsSpanProcessor())
+    instrumentor.instrument(tracer_provider=provider)
+    yield
+    instrumentor.uninstrument()
+
+
+def official_openai_v2():
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+
+    return OpenAIInstrumentor()
+
+
+def traceloop_openai():
+    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+
+    return OpenAIInstrumentor()
+
+
+@pytest.mark.parametrize("instrumented", [official_openai_v2], indirect=True)
+def test_official_openai_v2_spans(records, instrumented):
+    server = Server(fixed(200, "openai_chat_completion.json"))
+    client = openai_client(server)
+    chat(client)
+    server.respond = fixed(429, "openai_error_429.json")
+    with pytest.raises(openai.RateLimitError):
+        chat(client)
+    plain, limited = records
+    assert (plain["provider_name"], plain["model"], plain["status"]) == ("openai", "o4-mini-2025-04-16", "success")
+    # it does not send the 1024 cached nor the 320 reasoning tokens the response has (NEVER_REPORTED)
+    assert_tokens(plain, prompt_tokens=1117, completion_tokens=346)
+    # its error.type is the class repr "<class 'openai.RateLimitError'>"
+    assert limited["status"] == "rate_limited"
+    assert limited["error_message"].startswith("RateLimitError: Error code: 429 - Rate limit reached")
+
+
+@pytest.mark.parametrize("instrumented", [traceloop_openai], indirect=True)
+def test_traceloop_openai_spans(records, instrumented):
+    server = Server(fixed(200, "openai_chat_completion.json"))
+    client = openai_client(server)
+    chat(client)
+    server.respond = fixed(200, "openai_chat_stream.sse", "text/event-stream")
+    for _chunk in chat(client, stream=True, stream_options={"include_usage": True}):
+        pass
+    stream = chat(client, stream=True)
+    next(iter(stream))
+    del stream  # the app walks away from the stream; Traceloop ends its span when it is collected
+    gc.collect()
+    plain, streamed, abandoned = records
+    # gen_ai.usage.reasoning_tokens (Traceloop's name) is read
+    assert_tokens(plain, prompt_tokens=1117, completion_tokens=346, cache_read_tokens=1024, reasoning_tokens=320)
+    assert streamed["status"] == "success" and streamed["model"] == "gpt-4o-mini-2024-07-18"
+    assert_tokens(streamed, prompt_tokens=1320, completion_tokens=10, cache_read_tokens=1152)
+    assert abandoned["status"] == "cancelled"
+
+
+def test_abandoned_anthropic_sdk_stream_is_cancelled(records):
+    provider = TracerProvider()
+    provider.add_span_processor(MetricsSpanProcessor())
+    server = Server(fixed(200, "anthropic_message_stream.sse", "text/event-stream"))
+    http = httpx2.Client(transport=httpx2.MockTransport(server.handler(httpx2.Response, httpx2)))
+    client = anthropic.Anthropic(
+        api_key="sk-ant-test", http_client=http, max_retries=0, open_telemetry={"tracer_provider": provider}
+    )
+    stream = client.messages.create(
+        model="claude-sonnet-4-6", max_tokens=64, messages=[{"role": "user", "content": "Hi"}], stream=True
+    )
+    next(iter(stream))
+    stream.close()
+    [rec] = records
+    assert (rec["provider_name"], rec["status"]) == ("claude", "cancelled")
+
+
+def test_anthropic_sdk_span_carries_the_response_id():
+    """The dedupe key: the SDK span's gen_ai.response.id is the Message id instrument() sees."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from metrics_core.integrations.otel import span_to_record
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    server = Server(fixed(200, "anthropic_message.json"))
+    http = httpx2.Client(transport=httpx2.MockTransport(server.handler(httpx2.Response, httpx2)))
+    client = anthropic.Anthropic(
+        api_key="sk-ant-test", http_client=http, max_retries=0, open_telemetry={"tracer_provider": provider}
+    )
+    message = client.messages.create(
+        model="claude-sonnet-4-6", max_tokens=64, messages=[{"role": "user", "content": "Hi"}]
+    )
+    [span] = exporter.get_finished_spans()
+    mapped = span_to_record(span)
+    assert mapped.response_id == message.id == json.loads(payload("anthropic_message.json"))["id"]
+    assert (mapped.source, mapped.usage_known) == ("com.anthropic.sdk.python", True)
+
+
+def test_litellm_acompletion_span_is_recorded(records, tracer):
+    emit(
+        tracer,
+        {
+            "gen_ai.operation.name": "acompletion",
+            "llm.request.type": "acompletion",
+            "gen_ai.system": "openai",
+            "gen_ai.framework": "litellm",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 21,
+            "gen_ai.usage.output_tokens": 5,
+        },
+        name="litellm_request",
+    )
+    [rec] = records
+    assert (rec["provider_name"], rec["model"], rec["status"]) == ("openai", "gpt-4o", "success")
+    assert_tokens(rec, prompt_tokens=21, completion_tokens=5)
+
+
+def test_openlit_time_to_first_token(records, tracer):
+    attrs = {"gen_ai.system": "openai", "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+    emit(tracer, {**attrs, "gen_ai.server.time_to_first_token": 0.31, "gen_ai.usage.input_tokens": 9})
+    [rec] = records
+    assert rec["time_to_first_token_seconds"] == 0.31
+
+
+def test_openlit_error_span_without_genai_attributes(records, tracer):
+    with (
+        pytest.raises(openai.APITimeoutError),
+        tracer.start_as_current_span("chat gpt-4o-mini", kind=trace_api.SpanKind.CLIENT),
+    ):
+        raise openai.APITimeoutError(request=httpx2.Request("POST", "https://api.openai.com/v1/chat/completions"))
+    [rec] = records
+    assert (rec["provider_name"], rec["model"], rec["status"]) == ("openai", "gpt-4o-mini", "timeout")
+    assert rec["error_message"] == "APITimeoutError: Request timed out."
+
+
+def test_current_cache_write_name(records, tracer):
+    attrs = {"gen_ai.provider.name": "anthropic", "gen_ai.operation.name": "chat", "gen_ai.request.model": "m"}
+    emit(tracer, {**attrs, "gen_ai.usage.input_tokens": 600, "gen_ai.usage.cache_write.input_tokens": 500})
+    [rec] = records
+    assert_tokens(rec, prompt_tokens=600, cache_write_tokens=500)

@@ -219,8 +219,9 @@ def _source(view: SpanView) -> str:
     scope, attrs = view.scope_name or "", view.attributes
     if scope == ANTHROPIC_SDK:
         return ANTHROPIC_SDK
-    if scope.startswith("opentelemetry.instrumentation.openai_v2"):
-        return "opentelemetry.instrumentation.openai_v2"
+    official = scope == "opentelemetry.util.genai.handler" and attrs.get("gen_ai.provider.name") == "openai"
+    if official or scope.startswith("opentelemetry.instrumentation.openai_v2"):
+        return "opentelemetry.instrumentation.openai_v2"  # it makes its spans through util-genai's handler
     if scope == "litellm" or attrs.get("gen_ai.framework") == "litellm":
         return "litellm"
     if scope.startswith("openlit") or attrs.get("telemetry.sdk.name") == "openlit":
@@ -306,8 +307,12 @@ def _status(view: SpanView, source: str) -> tuple[str, str | None]:
             if not error_type or error_type == "_OTHER":
                 error_type = exc_type or error_type
             description = description or _str_or_none(event.attributes.get("exception.message"))
+    message = _short_type(description) if description else None
+    head = (message or "").partition(":")[0]
+    if not error_type and head.isidentifier() and head[:1].isupper():
+        error_type = head  # a description written as "<class 'x.Error'>: text"
     error_type = _short_type(error_type or "error")
-    message = _short_type(description) if description else error_type
+    message = message or error_type
     if not message.startswith(error_type):
         message = f"{error_type}: {message}"
     key = "".join(ch for ch in error_type.lower() if ch.isalnum())
