@@ -143,3 +143,45 @@ def test_unknown_usage_is_flagged():
 
     mapped = call_to_record({"custom_llm_provider": "anthropic", "model": "claude-sonnet-4-6"}, None, None, None)
     assert (mapped.usage_known, mapped.source, mapped.record["provider_name"]) == (False, "litellm", "claude")
+
+
+def test_litellm_otel_callback_spans(monkeypatch):
+    """LiteLLM's own ``otel`` callback: its spans through MetricsSpanProcessor, and the shared response id."""
+    from litellm.integrations.opentelemetry import OpenTelemetry
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from metrics_core.integrations.otel import MetricsSpanProcessor, span_to_record
+
+    found = capture(monkeypatch)
+    spans = []
+    provider = TracerProvider()
+    provider.add_span_processor(MetricsSpanProcessor())
+    processor = MetricsSpanProcessor()
+    processor.on_end = lambda span: spans.append(span)  # keep the spans to compare ids
+    provider.add_span_processor(processor)
+    callback = MetricsCallback()
+    monkeypatch.setattr(litellm, "callbacks", [OpenTelemetry(tracer_provider=provider), callback])
+
+    async def run():
+        response = await litellm.acompletion(model="anthropic/claude-sonnet-4-6", messages=HI, mock_response="Hi")
+        limit = litellm.RateLimitError("slow", llm_provider="openai", model="gpt-4o")
+        with pytest.raises(litellm.RateLimitError):
+            await litellm.acompletion(model="openai/gpt-4o", messages=HI, mock_response=limit)
+        await asyncio.sleep(0.5)
+        return response
+
+    response = asyncio.run(run())
+    wait_for(found, 4)
+    ok = [r for r in found if r["status"] == "success"]
+    limited = [r for r in found if r["status"] == "rate_limited"]
+    # one call, two paths (LiteLLM otel span + MetricsCallback): the double count the integrator dedupes
+    assert len(ok) == 2 and len(limited) == 2
+    assert {(r["provider_name"], r["model"], r["prompt_tokens"], r["completion_tokens"]) for r in ok} == {
+        ("claude", "claude-sonnet-4-6", 10, 20)
+    }
+    assert {r["error_message"] for r in limited} == {"RateLimitError: slow"}
+    mapped = [m for m in map(span_to_record, spans) if m is not None]
+    [ok_span] = [m for m in mapped if m.record["status"] == "success"]
+    [limited_span] = [m for m in mapped if m.record["status"] == "rate_limited"]
+    assert ok_span.source == "litellm" and ok_span.response_id == response.id
+    assert limited_span.response_id is None  # LiteLLM's call id, not a provider response id

@@ -177,6 +177,8 @@ def map_span(view: SpanView, *, tags: dict[str, str] | None = None) -> SpanRecor
     record["endpoint"] = _str_or_none(_first(attrs, "endpoint"))
     _normalize(record)
     response_id = _str_or_none(_first(attrs, "response_id"))
+    if response_id is not None and response_id == attrs.get("litellm.call_id"):
+        response_id = None  # LiteLLM puts its own call id there when the provider gave none
     return SpanRecord(record=record, response_id=response_id, source=source, usage_known=usage_known)
 
 
