@@ -373,3 +373,36 @@ def test_current_cache_write_name(records, tracer):
     emit(tracer, {**attrs, "gen_ai.usage.input_tokens": 600, "gen_ai.usage.cache_write.input_tokens": 500})
     [rec] = records
     assert_tokens(rec, prompt_tokens=600, cache_write_tokens=500)
+
+
+def test_anthropic_sdk_span_and_traceloop_span_share_the_response_id(records):
+    """Two spans for one call (the SDK's own and Traceloop's): the double count, keyed by one response id."""
+    from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from metrics_core.integrations.otel import span_to_record
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(MetricsSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = AnthropicInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        server = Server(fixed(200, "anthropic_message.json"))
+        http = httpx2.Client(transport=httpx2.MockTransport(server.handler(httpx2.Response, httpx2)))
+        client = anthropic.Anthropic(
+            api_key="sk-ant-test", http_client=http, max_retries=0, open_telemetry={"tracer_provider": provider}
+        )
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=64, messages=[{"role": "user", "content": "Hi"}])
+    finally:
+        instrumentor.uninstrument()
+    assert len(records) == 2
+    for rec in records:
+        assert_tokens(rec, prompt_tokens=5021, completion_tokens=12, cache_write_tokens=1800, cache_read_tokens=3200)
+    mapped = [span_to_record(span) for span in exporter.get_finished_spans()]
+    assert {(m.source, m.response_id) for m in mapped} == {
+        ("com.anthropic.sdk.python", "msg_01HCDu5LRGeP2o7s2xGmxyx8"),
+        ("traceloop", "msg_01HCDu5LRGeP2o7s2xGmxyx8"),
+    }

@@ -102,6 +102,7 @@ PROVIDERS = {"anthropic": "claude", "az.ai.openai": "openai", "azure.ai.openai":
 ANTHROPIC_SDK = "com.anthropic.sdk.python"
 _CLASS_REPR = re.compile(r"<class '(?:[\w.]*\.)?(\w+)'>")
 _CANCELLED_TYPES = frozenset({"cancellederror", "generatorexit", "keyboardinterrupt", "abandonedstreamerror"})
+_OFFICIAL = frozenset({"openai_v2", "google_genai", "vertexai", "botocore", "httpx", "requests", "urllib3", "aiohttp"})
 _FINISHES_STREAMS = frozenset({ANTHROPIC_SDK, "opentelemetry.instrumentation.openai_v2", "traceloop", "otel"})
 
 
@@ -228,9 +229,9 @@ def _source(view: SpanView) -> str:
         return "litellm"
     if scope.startswith("openlit") or attrs.get("telemetry.sdk.name") == "openlit":
         return "openlit"
-    traceloop_keys = ("llm.request.type", "gen_ai.is_streaming", "llm.is_streaming")
-    if scope.startswith("opentelemetry.instrumentation.") and any(k in attrs for k in traceloop_keys):
-        return "traceloop"
+    package = scope.removeprefix("opentelemetry.instrumentation.")
+    if package != scope and package.split(".")[0] not in _OFFICIAL:
+        return "traceloop"  # OpenLLMetry names its scopes opentelemetry.instrumentation.<library>
     return scope or "otel"
 
 
