@@ -29,9 +29,10 @@ test: $(STAMP) ## run the whole test suite
 bench: $(STAMP) ## run the benchmarks (ratios against baselines measured in the same run)
 	$(BIN)/python -m bench
 
-lint: $(STAMP) ## ruff: lint and format check
+lint: $(STAMP) ## ruff (lint and format check) and import-linter (layers import only downward)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## ruff: fix what can be fixed and format
 	$(BIN)/ruff check --fix .

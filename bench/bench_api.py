@@ -87,13 +87,14 @@ def _merge(runs: list[dict]) -> dict:
 
 def _measure(url: str, label: str) -> list[str]:
     env = {**os.environ, "LLM_METRICS_DB_URL": url, "PYTHONPATH": str(ROOT)}
-    from metrics_core import db, tokens
+    from metrics_core import storage
+    from metrics_core.http_api import api_keys
 
-    engine = db.create(url)
-    from metrics_core.migrations import ensure_schema
+    engine = storage.create(url)
+    from metrics_core.storage.migrations import ensure_schema
 
     ensure_schema(engine)
-    token = tokens.create_token(name="bench", scope="write", engine=engine)[0]
+    token = api_keys.create_token(name="bench", scope="write", engine=engine)[0]
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "metrics_core", "serve", "--port", str(port), "--log-level", "warning"],
@@ -130,8 +131,8 @@ def _measure(url: str, label: str) -> list[str]:
     from sqlalchemy import func, select
 
     with engine.connect() as conn:
-        rows = conn.execute(select(func.count()).select_from(db.requests)).scalar_one()
-        rolled = conn.execute(select(func.coalesce(func.sum(db.costs_daily.c.requests), 0))).scalar_one()
+        rows = conn.execute(select(func.count()).select_from(storage.requests)).scalar_one()
+        rolled = conn.execute(select(func.coalesce(func.sum(storage.costs_daily.c.requests), 0))).scalar_one()
     engine.dispose()
     base_line, single, batch = (_merge(runs[k]) for k in ("baseline", "single", "batch"))
     ratios = sorted(s["rps"] / b["rps"] for s, b in zip(runs["single"], runs["baseline"], strict=True))

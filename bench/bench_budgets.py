@@ -9,8 +9,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from metrics_core import alerts, budgets, db, demo, pick_provider, providers, queries, reports
+from metrics_core import alerts, budgets, clock, demo, pick_provider, queries, reports, storage
 from metrics_core.budgets import check_budget
+from metrics_core.policy import providers
 
 
 def _timed(fn, repeat: int) -> float:
@@ -25,7 +26,7 @@ def run():
     folder = tempfile.mkdtemp(prefix="llm-metrics-bench-budgets-")
     url = f"sqlite:///{Path(folder) / 'bench.db'}"
     os.environ["LLM_METRICS_DB_URL"] = url
-    engine = db.get_engine(url)
+    engine = storage.get_engine(url)
     started = time.perf_counter()
     calls = demo.load(engine, days=90, per_day=3000)
     yield f"demo data: {calls:,} calls in {time.perf_counter() - started:.1f} s"
@@ -49,7 +50,7 @@ def run():
     yield f"budget statuses with forecasts (6 budgets): {status * 1000:.1f} ms"
     evaluate = _timed(lambda: alerts.evaluate(settings=alerts.AlertSettings(), engine=engine), 10)
     yield f"alerts.evaluate (every rule): {evaluate * 1000:.1f} ms"
-    window = reports.month_window(queries.utc_today())
+    window = reports.month_window(clock.today())
     base = _timed(lambda: queries.cost_summary(window=window, engine=engine), 5)
     report = _timed(lambda: reports.monthly_report(engine=engine), 5)
     yield (
@@ -60,4 +61,4 @@ def run():
     for fmt in ("md", "csv", "html"):
         took = _timed(lambda fmt=fmt: reports.render(data, fmt), 3)
         yield f"render {fmt}: {took * 1000:.0f} ms, {len(reports.render(data, fmt)):,} bytes"
-    db.dispose_all()
+    storage.dispose_all()

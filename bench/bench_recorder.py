@@ -5,7 +5,7 @@ Every figure is printed beside a baseline measured in the same run (these machin
 (raw rows + rollups + circuit breakers, one transaction per batch) vs stdlib ``sqlite3``
 ``executemany`` of the same rows in one transaction; (c) four processes for 10 s into one SQLite
 file; (d) multiprocessing fork children (Process, Pool); (e) memory of a full queue vs the bound
-documented in ``recorder.QUEUED_RECORD_BYTES``.
+documented in ``recording.QUEUED_RECORD_BYTES``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+from metrics_core.recording import batch
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -38,11 +40,11 @@ def caller_overhead(workdir: Path, n: int = 100_000) -> list[str]:
     os.environ.update(
         {"LLM_METRICS_DB_URL": f"sqlite:///{workdir / 'caller.db'}", "LLM_METRICS_QUEUE_SIZE": str(2 * n)}
     )
-    from metrics_core import db, recorder
+    from metrics_core import recording, storage
 
-    recorder.reset(flush_first=False)
-    db.get_engine()  # schema made before timing
-    record = recorder.record_request
+    recording.reset(flush_first=False)
+    storage.get_engine()  # schema made before timing
+    record = recording.record_request
     clock = time.perf_counter_ns
     results = {}
     for label, func in (("noop", _noop), ("record_request", record)):
@@ -68,9 +70,9 @@ def caller_overhead(workdir: Path, n: int = 100_000) -> list[str]:
             times[i] = clock() - t
         times.sort()
         results[label] = (statistics.median(times), _percentile(times, 99))
-    dropped = recorder.stats()["dropped"]
-    recorder.flush(120)
-    recorder.reset()
+    dropped = recording.stats()["dropped"]
+    recording.flush(120)
+    recording.reset()
     (med, p99), (nmed, np99) = results["record_request"], results["noop"]
     return [
         f"(a) caller overhead over {n:,} buffered calls (validation included): median {med / 1000:.2f} µs, "
@@ -121,7 +123,7 @@ def writer_throughput(workdir: Path, n: int = 50_000, rounds: int = 3) -> list[s
 
     Writer and baseline alternate, each into a fresh database, ``rounds`` times; the best of each counts.
     """
-    from metrics_core import config, db, pricing, recorder
+    from metrics_core import config, pricing, recording, storage
 
     lines = []
     for tags in (False, True):
@@ -129,8 +131,8 @@ def writer_throughput(workdir: Path, n: int = 50_000, rounds: int = 3) -> list[s
         best_writer = best_baseline = float("inf")
         for r in range(rounds):
             url = f"sqlite:///{workdir / f'writer{int(tags)}-{r}.db'}"
-            engine = db.get_engine(url)
-            writer = recorder.Writer(url, queue_size=n, batch_size=5000, interval=1.0, sync=False)
+            engine = storage.get_engine(url)
+            writer = recording.Writer(url, queue_size=n, batch_size=5000, interval=1.0, sync=False)
             writer.queue.extend(items)
             writer.enqueued = n
             started = time.perf_counter()
@@ -151,15 +153,15 @@ def writer_throughput(workdir: Path, n: int = 50_000, rounds: int = 3) -> list[s
                         "SELECT id, name, provider_type, pricing_provider FROM llm_providers"
                     )
                 }
-            values, _, _ = recorder._prepare(items, known, {}, pricing.Pricer(), config.settings(), True)
+            values, _, _ = batch.prepare(items, known, {}, pricing.Pricer(), config.settings(), True)
             base_path = workdir / f"baseline{int(tags)}-{r}.db"
-            db.get_engine(f"sqlite:///{base_path}")
-            db.dispose_all()
+            storage.get_engine(f"sqlite:///{base_path}")
+            storage.dispose_all()
             conn = sqlite3.connect(base_path, isolation_level=None)
             conn.execute("PRAGMA synchronous=NORMAL")
             started = time.perf_counter()
             conn.execute("BEGIN")
-            conn.executemany(recorder._SQLITE_INSERT, values)
+            conn.executemany(batch.SQLITE_INSERT, values)
             conn.execute("COMMIT")
             best_baseline = min(best_baseline, time.perf_counter() - started)
             conn.close()
@@ -174,7 +176,7 @@ def writer_throughput(workdir: Path, n: int = 50_000, rounds: int = 3) -> list[s
 
 WORKER = """
     import random, sys, time
-    from metrics_core import record_request, recorder
+    from metrics_core import record_request, recording
     seconds, seed = float(sys.argv[1]), int(sys.argv[2])
     rnd = random.Random(seed)
     models = [("claude", "claude-sonnet-4-5"), ("openai", "gpt-4o-mini"), ("ollama", "llama3")]
@@ -188,7 +190,7 @@ WORKER = """
                            tags={"worker": str(seed)} if n % 2 else None)
             n += 1
         time.sleep(0.01)
-    print(n, recorder.stats()["dropped"])
+    print(n, recording.stats()["dropped"])
 """
 
 
@@ -223,7 +225,7 @@ def four_processes(workdir: Path, seconds: float = 10.0) -> list[str]:
 
 FORK = """
     import multiprocessing as mp, sys
-    from metrics_core import record_request, recorder
+    from metrics_core import record_request, recording
 
     def rec(who, n):
         for _ in range(n):
@@ -239,7 +241,7 @@ FORK = """
     if __name__ == "__main__":
         ctx = mp.get_context("fork")
         rec("parent", 2000)
-        pending = recorder.stats()["queued"]
+        pending = recording.stats()["queued"]
         procs = [ctx.Process(target=child, args=(i,)) for i in range(4)]
         for p in procs:
             p.start()
@@ -276,7 +278,7 @@ def fork_children(workdir: Path) -> list[str]:
 
 MEMORY = """
     import os, sqlite3, sys, tracemalloc
-    from metrics_core import record_request, recorder, flush
+    from metrics_core import flush, record_request, recording
     q = int(sys.argv[1])
     record_request(provider_name="claude", model="claude-sonnet-4-5", status="success")
     flush()
@@ -284,7 +286,7 @@ MEMORY = """
     lock.execute("BEGIN EXCLUSIVE")  # the writer cannot drain: the queue fills and stays full
 
     def fill(make):
-        writer = recorder._writer
+        writer = recording.current()
         writer.queue.clear()
         writer.enqueued = writer.finished
         dropped = writer.dropped
@@ -301,7 +303,7 @@ MEMORY = """
 
     typical = fill(lambda i: {"status": "success"})
     lock.execute("ROLLBACK")
-    recorder.reset(flush_first=False)
+    recording.reset(flush_first=False)
     os.environ["LLM_METRICS_QUEUE_SIZE"] = "5000"
     record_request(provider_name="claude", model="claude-sonnet-4-5", status="success")
     flush()
@@ -310,10 +312,10 @@ MEMORY = """
     worst = fill(lambda i: {
         "status": "failed", "endpoint": f"/{i:0499d}", "error_message": f"é{i:05d}" * 2000,
         "tags": {f"k{k:02d}{i:097d}": f"v{k:02d}{i:0197d}" for k in range(20)}})
-    print(*typical, *worst, recorder.QUEUED_RECORD_BYTES, recorder.MAX_QUEUED_RECORD_BYTES)
+    print(*typical, *worst, recording.QUEUED_RECORD_BYTES, recording.MAX_QUEUED_RECORD_BYTES)
     lock.execute("ROLLBACK")
-    recorder._writer.queue.clear()
-    recorder._writer.enqueued = recorder._writer.finished
+    recording.current().queue.clear()
+    recording.current().enqueued = recording.current().finished
 """
 
 
@@ -357,8 +359,8 @@ def run() -> list[str]:
             for k in [k for k in os.environ if k.startswith("LLM_METRICS_")]:
                 del os.environ[k]
             os.environ.update(saved)
-            from metrics_core import db, recorder
+            from metrics_core import recording, storage
 
-            recorder.reset(flush_first=False)
-            db.dispose_all()
+            recording.reset(flush_first=False)
+            storage.dispose_all()
     return lines

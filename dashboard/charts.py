@@ -137,7 +137,7 @@ def daily_lines(
 
 def availability(frame: pd.DataFrame, names: list[str]) -> alt.Chart:
     """A day-by-provider grid, colored by the share of the day the provider's circuit was not open."""
-    low = min(95.0, float(frame["available_pct"].min()) if len(frame) else 95.0)
+    low = min(95.0, float(frame["availability_pct"].min()) if len(frame) else 95.0)
     order = [n for n in names if n in set(frame["provider"])]
     return (
         alt.Chart(frame)
@@ -148,7 +148,7 @@ def availability(frame: pd.DataFrame, names: list[str]) -> alt.Chart:
             ),
             y=alt.Y("provider:N", title=None, sort=order),
             color=alt.Color(
-                "available_pct:Q",
+                "availability_pct:Q",
                 title="Available %",
                 scale=alt.Scale(domain=[low, 100], scheme="redyellowgreen", clamp=True),
                 legend=alt.Legend(orient="bottom", format=".0f"),
@@ -156,7 +156,7 @@ def availability(frame: pd.DataFrame, names: list[str]) -> alt.Chart:
             tooltip=[
                 alt.Tooltip("yearmonthdate(date):T", title="Day"),
                 alt.Tooltip("provider:N"),
-                alt.Tooltip("available_pct:Q", title="Available %", format=".2f"),
+                alt.Tooltip("availability_pct:Q", title="Available %", format=".2f"),
                 alt.Tooltip("open_minutes:Q", title="Circuit open (min)", format=",.0f"),
                 alt.Tooltip("transitions:Q", title="Circuit transitions"),
             ],

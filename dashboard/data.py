@@ -14,8 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from metrics_core import providers as _providers
-from metrics_core import queries, service
+from metrics_core import queries
 from metrics_core.config import settings
 from metrics_core.queries import Window
 
@@ -39,64 +38,76 @@ def invalidate() -> None:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=512, show_spinner=False)
-def _call(name: str, key: tuple, kwargs: tuple) -> Any:
+def _cached(_query, name: str, key: tuple, kwargs: tuple) -> Any:
+    # ``_query`` is not hashed (leading underscore); ``name`` stands for it in the cache key
     args = dict(kwargs)
     if "window" in args:
         args["window"] = Window(*args["window"])
-    return getattr(queries, name)(**args)
+    return _query(**args)
 
 
-def _q(name: str, f, *, window: Window | None = None, models: bool = True, **kwargs) -> Any:
-    """Run ``queries.<name>`` for the filters ``f`` (or an explicit window), cached."""
+def _call(query, key: tuple, kwargs: tuple) -> Any:
+    """``query(**kwargs)``, cached on its name, the page's data key and the arguments."""
+    return _cached(query, f"{query.__module__}.{query.__name__}", key, kwargs)
+
+
+def _q(query, f, *, window: Window | None = None, models: bool = True, **kwargs) -> Any:
+    """Run a query function for the filters ``f`` (or an explicit window), cached."""
     window = window or f.window
     args = {"window": (window.start, window.end), "providers": f.providers or None, **kwargs}
     if models:
         args["models"] = f.models or None
-    return _call(name, f.key, tuple(sorted(args.items())))
+    return _call(query, f.key, tuple(sorted(args.items())))
 
 
 def metrics(f, *, previous: bool = False) -> dict:
-    return _q("metrics", f, window=f.window.previous() if previous else None)
+    return _q(queries.metrics, f, window=f.window.previous() if previous else None)
 
 
 def cost_summary(f, *, previous: bool = False) -> dict:
-    return _q("cost_summary", f, window=f.window.previous() if previous else None)
+    return _q(queries.cost_summary, f, window=f.window.previous() if previous else None)
 
 
 def tag_costs(f, tag_key: str | None = None) -> pd.DataFrame:
-    return _q("tag_costs", f, tag_key=tag_key)
+    return _q(queries.tag_costs, f, tag_key=tag_key)
 
 
 def latency(f, *, by: str = "provider", kind: str = "duration") -> pd.DataFrame:
-    return _q("latency_percentiles", f, by=by, kind=kind)
+    return _q(queries.latency_percentiles, f, by=by, kind=kind)
 
 
 def latency_breakdown(f, *, kind: str = "duration") -> dict[str, pd.DataFrame]:
-    return _q("latency_breakdown", f, kind=kind)
+    return _q(queries.latency_breakdown, f, kind=kind)
 
 
 def daily(f, *, by_provider: bool = False, moving_average: int = 7) -> pd.DataFrame:
-    return _q("daily_series", f, by_provider=by_provider, moving_average=moving_average)
+    return _q(queries.daily_series, f, by_provider=by_provider, moving_average=moving_average)
 
 
 def availability(f) -> pd.DataFrame:
-    return _q("availability", f, models=False)
+    """Per provider and day (``queries.daily_availability``)."""
+    return _q(queries.daily_availability, f, models=False)
+
+
+def availability_summary(f) -> pd.DataFrame:
+    """Per provider over the whole window (``queries.availability``)."""
+    return _q(queries.availability, f, models=False)
 
 
 def model_names(f, window: Window, providers: tuple[str, ...]) -> list[str]:
     args = {"window": (window.start, window.end), "providers": providers or None}
-    frame = _call("model_names", f.key if f else version(), tuple(sorted(args.items())))
+    frame = _call(queries.model_names, f.key if f else version(), tuple(sorted(args.items())))
     return sorted(set(frame["model"]))
 
 
 def tag_values(f, tag_key: str | None = None) -> pd.DataFrame:
     args = {"window": (f.window.start, f.window.end), "tag_key": tag_key}
-    return _call("tag_values", f.key, tuple(sorted(args.items())))
+    return _call(queries.tag_values, f.key, tuple(sorted(args.items())))
 
 
 def circuit_events(f) -> pd.DataFrame:
     """Circuit transitions inside the window, oldest first."""
-    events = _call("circuit_events", f.key, (("providers", f.providers or None), ("since", f.start_datetime)))
+    events = _call(queries.circuit_events, f.key, (("providers", f.providers or None), ("since", f.start_datetime)))
     return events[events["at"] < f.end_datetime].reset_index(drop=True)
 
 
@@ -114,22 +125,22 @@ def log_filters(f, *, statuses=(), tag: tuple[str, str] | None = None, error_con
 
 
 def request_count(f, **log_kwargs) -> int:
-    return _call("request_count", f.key, tuple(sorted(log_kwargs.items())))
+    return _call(queries.request_count, f.key, tuple(sorted(log_kwargs.items())))
 
 
 def request_log(f, *, limit: int, offset: int, **log_kwargs) -> pd.DataFrame:
     args = {**log_kwargs, "limit": limit, "offset": offset}
-    return _call("request_log", f.key, tuple(sorted(args.items())))
+    return _call(queries.request_log, f.key, tuple(sorted(args.items())))
 
 
 def providers() -> list[dict]:
     """Every provider with its circuit (uncached: cheap, and a circuit's cooldown ends by the clock)."""
-    return _providers.list_providers()
+    return queries.list_providers()
 
 
 def health() -> dict:
-    """``metrics_core.service.health_summary()`` (uncached, for the same reason)."""
-    return service.health_summary()
+    """``metrics_core.queries.health_summary()`` (uncached, for the same reason)."""
+    return queries.health_summary()
 
 
 def has_calls() -> bool:

@@ -13,7 +13,8 @@ from datetime import date, datetime, timedelta
 import streamlit as st
 from sqlalchemy.engine import make_url
 
-from metrics_core.queries import Window, utc_today
+from metrics_core import clock
+from metrics_core.queries import Window
 
 from . import data, shell
 
@@ -108,7 +109,7 @@ def _keep_valid(key: str, options: list[str]) -> None:
 
 def sidebar(key: tuple, providers: list[dict]) -> Filters:
     """Draw the sidebar filters; return (and remember for ``current()``) what they select."""
-    today = utc_today()
+    today = clock.today()
     names = [p["name"] for p in providers]
     labels = {p["name"]: p["display_name"] for p in providers}
     with st.sidebar:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from . import fmt
+from metrics_core import formatting as fmt
 
 STATE_BADGES = {
     "closed": ("Circuit closed", "green", ":material/check_circle:"),

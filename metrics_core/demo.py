@@ -2,19 +2,20 @@
 opens a circuit, some unpriced calls. The same seed always gives the same rows (timestamps are
 laid out backwards from the day it runs).
 
-Rows go through the writer's own path (``recorder.write_batch``): priced, rolled up and fed to
+Rows go through the writer's own path (``recording.batch.write_batch``): priced, rolled up and fed to
 the circuit breakers exactly as recorded calls are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
-from . import db
-from .recorder import _ProviderCache, write_batch
+from . import clock, storage
+from .recording.batch import write_batch
+from .recording.registry import ProviderCache
 
 # provider, model, share of traffic, median prompt, median completion, median seconds
 MODELS = [
@@ -49,7 +50,7 @@ def generate(days: int = 90, per_day: int = 300, seed: int = 42, *, now: datetim
     if days < 1 or per_day < 1:
         raise ValueError(f"days and per_day must be >= 1, got days={days}, per_day={per_day}")
     rng = np.random.default_rng(seed)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     first_day = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     shares = np.array([m[2] for m in MODELS])
     shares = shares / shares.sum()
@@ -173,9 +174,9 @@ def load(
 ) -> int:
     """Generate the demo calls and write them; returns how many. ``progress(done, total)`` is called
     after each batch."""
-    engine = engine or db.get_engine()
+    engine = engine or storage.get_engine()
     items = generate(days, per_day, seed, now=now)
-    cache = _ProviderCache()
+    cache = ProviderCache()
     overrides: dict = {}
     for start in range(0, len(items), batch_size):
         batch = items[start : start + batch_size]

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import db, demo
+from . import demo, storage
 
 
 def open_database(*, days: int = 45, per_day: int = 300, seed: int = 42):
@@ -14,11 +14,11 @@ def open_database(*, days: int = 45, per_day: int = 300, seed: int = 42):
     temporary SQLite file, then set as ``LLM_METRICS_DB_URL`` for this process)."""
     url = os.environ.get("LLM_METRICS_DB_URL")
     if url:
-        return db.get_engine(url)
+        return storage.get_engine(url)
     path = Path(tempfile.mkdtemp(prefix="llm-metrics-notebook-")) / "demo.db"
     url = f"sqlite:///{path}"
     os.environ["LLM_METRICS_DB_URL"] = url
-    engine = db.get_engine(url)
+    engine = storage.get_engine(url)
     demo.load(engine, days=days, per_day=per_day, seed=seed)
     return engine
 

@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, filters, fmt, widgets
+from dashboard import charts, data, filters, widgets
 from dashboard.widgets import Kpi
+from metrics_core import formatting as fmt
 
 f = filters.current()
 st.title("Costs & savings")

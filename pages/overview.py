@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from dashboard import charts, data, filters, fmt, widgets
+from dashboard import charts, data, filters, widgets
 from dashboard.widgets import Kpi
-from metrics_core import queries
+from metrics_core import clock
+from metrics_core import formatting as fmt
 
 f = filters.current()
 st.title("Overview")
@@ -72,7 +73,7 @@ widgets.kpi_row(
     ],
     previous_label=f.previous_label(),
 )
-if compare and f.window.end == queries.utc_today():
+if compare and f.window.end == clock.today():
     st.caption("Today is still running: the deltas compare it, as part of the window, with whole days before.")
 
 providers = data.providers()

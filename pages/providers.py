@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, filters, fmt, widgets
-from metrics_core import providers as mp
+from dashboard import charts, data, filters, widgets
+from metrics_core import formatting as fmt
+from metrics_core.policy import providers as mp
 
 f = filters.current()
 st.title("Providers & health")
@@ -106,13 +107,14 @@ st.dataframe(
 st.subheader("Availability")
 avail = data.availability(f)
 st.caption(
-    "Share of each UTC day a provider's circuit was not open (half-open counts as available), from the circuit history."
+    "Share of each UTC day a provider's circuit was closed, from the circuit history: a provider is unavailable "
+    "from the moment its circuit opens until a call succeeds again (half-open probes that fail keep it unavailable)."
 )
 st.altair_chart(charts.availability(avail, data.color_order(providers)), width="stretch")
-mean = avail.groupby("provider")["available_pct"].mean() if len(avail) else pd.Series(dtype=float)
-shown = [p for p in providers if p["name"] in mean.index]
+overall = data.availability_summary(f).set_index("provider")["availability_pct"]
+shown = [p for p in providers if p["name"] in overall.index]
 for column, p in zip(st.columns(len(shown) or 1), shown, strict=False):
-    column.metric(p["display_name"], fmt.pct(mean[p["name"]], 2), border=True, help="Availability over the window")
+    column.metric(p["display_name"], fmt.pct(overall[p["name"]], 2), border=True, help="Availability over the window")
 
 st.subheader("Circuit history")
 events = data.circuit_events(f)

@@ -4,8 +4,9 @@ import math
 
 import streamlit as st
 
-from dashboard import data, filters, fmt
+from dashboard import data, filters
 from metrics_core import STATUSES
+from metrics_core import formatting as fmt
 
 f = filters.current()
 st.title("Request log")

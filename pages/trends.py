@@ -3,7 +3,8 @@
 import altair as alt
 import streamlit as st
 
-from dashboard import charts, data, filters, fmt
+from dashboard import charts, data, filters
+from metrics_core import formatting as fmt
 
 MOVING_AVERAGE = 7
 f = filters.current()

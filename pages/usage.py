@@ -4,8 +4,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, filters, fmt, widgets
+from dashboard import charts, data, filters, widgets
 from dashboard.widgets import Kpi
+from metrics_core import formatting as fmt
 
 f = filters.current()
 st.title("Usage")

@@ -5,7 +5,7 @@
 - ``sqlite``: a new file in the test's tmp_path;
 - ``postgresql``: a new, empty database on the session's throwaway server (tests/pg_server.py);
   a background thread creates them ahead of the tests and drops used ones, so a test waits for
-  neither. Like the SQLite file, it is migrated on first use (``db.get_engine``), about 0.15 s.
+  neither. Like the SQLite file, it is migrated on first use (``storage.get_engine``), about 0.15 s.
 
 Mark a test (or a module, with ``pytestmark``) ``sqlite_only`` when it is inherently about SQLite
 (file paths, WAL) or touches no database; ``postgresql_only`` when it is about PostgreSQL.
@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import pytest
 from pg_server import pg_url_fixture  # noqa: F401  (provides the session-wide ``pg_url``)
 
-from metrics_core import db, recorder
+from metrics_core import recording, storage
 
 BACKENDS = ("sqlite", "postgresql")
 ENV_BACKENDS = "LLM_METRICS_TEST_BACKENDS"
@@ -61,8 +61,8 @@ def pytest_generate_tests(metafunc) -> None:
 
 
 def _forget_state() -> None:
-    recorder.reset(flush_first=False)
-    db.dispose_all()
+    recording.reset(flush_first=False)
+    storage.dispose_all()
 
 
 class PgDatabases:
@@ -165,8 +165,8 @@ def metrics_db(request, tmp_path, monkeypatch) -> str:
         url = f"sqlite:///{tmp_path / 'metrics.db'}"
     monkeypatch.setenv("LLM_METRICS_DB_URL", url)
     yield url
-    recorder.reset()
-    db.dispose_all()
+    recording.reset()
+    storage.dispose_all()
     if pg is not None:
         pg.release(name)
 
@@ -179,7 +179,7 @@ def backend(metrics_db) -> str:
 
 @pytest.fixture
 def engine(metrics_db):
-    return db.get_engine(metrics_db)
+    return storage.get_engine(metrics_db)
 
 
 @pytest.fixture

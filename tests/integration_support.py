@@ -92,17 +92,17 @@ def stored_requests(engine: Any) -> list[dict[str, Any]]:
 @contextmanager
 def fresh_core_db(directory: Path, monkeypatch: Any) -> Iterator[Any]:
     """Point the core at a new SQLite file (LLM_METRICS_DB_URL) and yield its engine."""
-    from metrics_core import db, recorder
+    from metrics_core import recording, storage
 
     for name in list(os.environ):
         if name.startswith("LLM_METRICS_"):
             monkeypatch.delenv(name)
     url = f"sqlite:///{directory / 'metrics.db'}"
     monkeypatch.setenv("LLM_METRICS_DB_URL", url)
-    recorder.reset(flush_first=False)
-    db.dispose_all()
+    recording.reset(flush_first=False)
+    storage.dispose_all()
     try:
-        yield db.get_engine(url)
+        yield storage.get_engine(url)
     finally:
-        recorder.reset()
-        db.dispose_all()
+        recording.reset()
+        storage.dispose_all()

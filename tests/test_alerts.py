@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from metrics_core import alerts, budgets, db, flush, record_request
+from metrics_core import alerts, budgets, flush, record_request, storage
 from metrics_core.alerts import AlertSettings
 
 ONLY_THRESHOLDS = frozenset({"projected_overrun", "circuit_open", "error_rate", "unpriced"})
@@ -127,7 +127,7 @@ def test_webhook_payload_is_apprise_json(engine, receiver):
     body = receiver.bodies[-1]
     assert body["type"] == "failure"  # the 100% threshold
     assert "Budget 'cap' reached 100%" in body["title"]
-    assert "$0.01 of $0.01" in body["title"]
+    assert "$0.0105 of $0.0100" in body["title"]  # formatting.money: four places under a dollar
     assert "soft monthly budget 'cap' (scope all)" in body["message"]
 
 
@@ -238,7 +238,7 @@ def test_the_writer_hook_checks_in_the_background_without_holding_up_recording(e
         monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
         monkeypatch.setenv("LLM_METRICS_ALERT_URLS", slow.url)
         monkeypatch.setenv("LLM_METRICS_ALERT_INTERVAL", "0.05")
-        alerts._reset_hook()
+        alerts.reset_hook()
         budgets.set_budget(name="cap", amount_usd="0.01", thresholds="100", engine=engine)
         started = time.perf_counter()
         spend(1, datetime.now(UTC) - timedelta(minutes=5))  # the writer stores it, then calls the hook
@@ -253,7 +253,7 @@ def test_the_writer_hook_checks_in_the_background_without_holding_up_recording(e
         assert len(slow.bodies) == 1 and "Budget 'cap' reached 100%" in slow.bodies[0]["title"]
         assert alerts.history(engine=engine)["status"].tolist() == ["sent"]
     finally:
-        alerts._reset_hook()
+        alerts.reset_hook()
         slow.close()
 
 
@@ -265,7 +265,7 @@ def test_a_failing_hook_never_reaches_the_caller(engine, monkeypatch):
     record_request(provider_name="ollama", model="llama3.2", status="success", sync=True)
     flush()
     with engine.connect() as conn:
-        assert conn.execute(db.requests.select()).all()
+        assert conn.execute(storage.requests.select()).all()
 
 
 def test_overlapping_checks_deliver_once(engine, monkeypatch):

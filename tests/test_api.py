@@ -28,9 +28,11 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from metrics_core import LLMMetricsService, api, queries, tokens
+from metrics_core import LLMMetricsService, queries
 from metrics_core.cli import build_parser
 from metrics_core.cli import main as cli
+from metrics_core.http_api import api_keys
+from metrics_core.http_api import app as http_api_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CALL = {
@@ -52,7 +54,7 @@ def bearer(token: str) -> dict:
 
 @pytest.fixture
 def app(metrics_db):
-    return api.create_app(token_cache_seconds=0)
+    return http_api_app.create_app(token_cache_seconds=0)
 
 
 @pytest.fixture
@@ -63,12 +65,12 @@ def client(app):
 
 @pytest.fixture
 def writer(engine) -> dict:
-    return bearer(tokens.create_token(name="svc-write", scope="write", engine=engine)[0])
+    return bearer(api_keys.create_token(name="svc-write", scope="write", engine=engine)[0])
 
 
 @pytest.fixture
 def reader(engine) -> dict:
-    return bearer(tokens.create_token(name="svc-read", scope="read", engine=engine)[0])
+    return bearer(api_keys.create_token(name="svc-read", scope="read", engine=engine)[0])
 
 
 # -- liveness and auth ---------------------------------------------------------------------------
@@ -100,37 +102,37 @@ def test_writes_need_the_write_scope(client, reader, writer):
 
 
 def test_revoked_tokens_are_refused(client, engine):
-    token, record = tokens.create_token(name="svc-gone", scope="write", engine=engine)
+    token, record = api_keys.create_token(name="svc-gone", scope="write", engine=engine)
     assert client.get("/api/llm/health", headers=bearer(token)).status_code == 200
-    tokens.revoke_token("svc-gone", engine=engine)
+    api_keys.revoke_token("svc-gone", engine=engine)
     r = client.get("/api/llm/health", headers=bearer(token))
     assert r.status_code == 401 and r.json()["detail"] == "invalid or revoked token"
-    listed = {t.id: t for t in tokens.list_tokens(engine=engine)}
+    listed = {t.id: t for t in api_keys.list_tokens(engine=engine)}
     assert listed[record.id].last_used_at is not None and not listed[record.id].active
 
 
 def test_a_revoked_token_stops_working_when_the_cache_expires(metrics_db, engine):
-    token, _ = tokens.create_token(name="svc-cached", scope="read", engine=engine)
-    with TestClient(api.create_app(token_cache_seconds=0.5)) as c:
+    token, _ = api_keys.create_token(name="svc-cached", scope="read", engine=engine)
+    with TestClient(http_api_app.create_app(token_cache_seconds=0.5)) as c:
         assert c.get("/api/llm/health", headers=bearer(token)).status_code == 200
-        tokens.revoke_token("svc-cached", engine=engine)
+        api_keys.revoke_token("svc-cached", engine=engine)
         assert c.get("/api/llm/health", headers=bearer(token)).status_code == 200  # cached
         time.sleep(0.6)
         assert c.get("/api/llm/health", headers=bearer(token)).status_code == 401
 
 
 def test_tokens_are_stored_hashed(engine):
-    token, record = tokens.create_token(name="svc-a", engine=engine)
+    token, record = api_keys.create_token(name="svc-a", engine=engine)
     assert token.startswith("lmt_") and len(token) >= 40 and record.scope == "read"
     with engine.connect() as conn:
         stored = [tuple(r) for r in conn.exec_driver_sql("select * from llm_api_tokens")]
     assert not any(token in str(col) for row in stored for col in row)
-    assert tokens.verify(token, engine=engine).name == "svc-a"
-    assert tokens.verify(token + "x", engine=engine) is None
+    assert api_keys.verify(token, engine=engine).name == "svc-a"
+    assert api_keys.verify(token + "x", engine=engine) is None
     with pytest.raises(ValueError, match="already named 'svc-a'"):
-        tokens.create_token(name="svc-a", engine=engine)
+        api_keys.create_token(name="svc-a", engine=engine)
     with pytest.raises(ValueError, match="scope must be one of read, write"):
-        tokens.create_token(name="svc-b", scope="admin", engine=engine)
+        api_keys.create_token(name="svc-b", scope="admin", engine=engine)
 
 
 def test_token_commands(engine, capsys):
@@ -144,7 +146,7 @@ def test_token_commands(engine, capsys):
     assert cli(["token", "revoke", "svc-a"]) == 1
     assert cli(["token", "list", "--json"]) == 0
     assert '"active": false' in capsys.readouterr().out
-    assert tokens.verify(token, engine=engine) is None
+    assert api_keys.verify(token, engine=engine) is None
 
 
 def test_serve_binds_loopback_by_default():
@@ -244,12 +246,12 @@ def test_a_batch_is_validated_whole_before_anything_is_written(client, writer):
 
 def test_a_batch_that_fails_while_writing_leaves_nothing(client, writer, monkeypatch, app):
     """All or nothing at the storage level too: the rows, rollups and breakers share one transaction."""
-    from metrics_core import recorder
+    from metrics_core.recording import batch
 
     def boom(*_args, **_kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(recorder, "_apply_health", boom)  # runs after the rows and rollups are written
+    monkeypatch.setattr(batch, "apply_health", boom)  # runs after the rows and rollups are written
     with TestClient(app, raise_server_exceptions=False) as c:
         r = c.post("/api/llm/record", json=[CALL, CALL], headers=writer)
     assert r.status_code == 500
@@ -263,13 +265,13 @@ def test_group_commit_isolates_a_failing_request(engine, metrics_db):
     so only the request at fault fails, and it stores nothing."""
     import concurrent.futures
 
-    from metrics_core import recorder
+    from metrics_core import recording
 
-    committer = api._Committer(engine, metrics_db)
+    committer = http_api_app.Committer(engine, metrics_db)
     good, bad = [], []
-    recorder.record_request(**CALL, _into=good)
-    recorder.record_request(**(CALL | {"model": "poison"}), _into=bad)
-    recorder.record_request(**(CALL | {"model": "ok-too"}), _into=bad)
+    recording.record_request(**CALL, _into=good)
+    recording.record_request(**(CALL | {"model": "poison"}), _into=bad)
+    recording.record_request(**(CALL | {"model": "ok-too"}), _into=bad)
     attempts = []
     real = committer._write
 
@@ -292,10 +294,10 @@ def test_group_commit_isolates_a_failing_request(engine, metrics_db):
 
 
 def test_recording_through_the_api_runs_the_alert_hook(client, writer, monkeypatch, metrics_db):
-    from metrics_core import alerts
+    from metrics_core.recording import writer as recording_writer
 
     seen = []
-    monkeypatch.setattr(alerts, "after_write", seen.append)
+    monkeypatch.setattr(recording_writer, "AFTER_WRITE_HOOKS", [seen.append])
     assert client.post("/api/llm/record", json=CALL, headers=writer).status_code == 200
     assert seen == [metrics_db]
 
@@ -310,8 +312,8 @@ def test_not_json_is_400(client, writer):
 def test_oversized_bodies_are_refused(monkeypatch, metrics_db, engine):
     monkeypatch.setenv("LLM_METRICS_API_MAX_BODY_BYTES", "2048")
     monkeypatch.setenv("LLM_METRICS_API_MAX_BATCH", "3")
-    headers = bearer(tokens.create_token(name="svc", scope="write", engine=engine)[0])
-    with TestClient(api.create_app(token_cache_seconds=0)) as c:
+    headers = bearer(api_keys.create_token(name="svc", scope="write", engine=engine)[0])
+    with TestClient(http_api_app.create_app(token_cache_seconds=0)) as c:
         r = c.post("/api/llm/record", json=[CALL | {"error_message": "x" * 3000}], headers=headers)
         assert r.status_code == 413 and "2048 bytes" in r.json()["detail"]
 
@@ -357,7 +359,7 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 
 def test_no_server_errors(app, engine):
     """Positive and negative cases generated from the OpenAPI document never get a 5xx."""
-    headers = bearer(tokens.create_token(name="schemathesis", scope="write", engine=engine)[0])
+    headers = bearer(api_keys.create_token(name="schemathesis", scope="write", engine=engine)[0])
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 8
@@ -399,7 +401,7 @@ def _free_port() -> int:
 
 
 def test_real_uvicorn_on_loopback(metrics_db, engine):
-    token = tokens.create_token(name="svc-real", scope="write", engine=engine)[0]
+    token = api_keys.create_token(name="svc-real", scope="write", engine=engine)[0]
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(

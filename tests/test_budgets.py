@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import delete
 
 import metrics_core
-from metrics_core import BudgetExceeded, budgets, db, flush, pick_provider, providers, record_request
+from metrics_core import BudgetExceeded, budgets, flush, pick_provider, record_request, storage
+from metrics_core.policy import providers
 
 # 1,000 prompt + 500 completion tokens on claude-sonnet-4-5 ($3 / $15 per million) = $0.0105
 CALL = Decimal("0.0105")
@@ -101,7 +102,7 @@ def test_spend_per_scope_comes_from_the_rollups(engine):
     for i, scope in enumerate(cases):
         budgets.set_budget(name=f"b{i}", amount_usd=1, scope=scope, engine=engine)
     with engine.begin() as conn:  # the raw rows are gone; budgets read the rollups
-        conn.execute(delete(db.requests))
+        conn.execute(delete(storage.requests))
     got = {s.budget.scope_label: s.spent for s in budgets.statuses(engine=engine)}
     assert got == {scope: CALL * n for scope, n in cases.items()}
     status = budgets.get_budget("b0", engine)

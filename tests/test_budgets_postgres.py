@@ -12,7 +12,7 @@ from pg_server import pg_url_fixture  # noqa: F401  (provides ``pg_url``)
 from test_alerts import Receiver
 
 import metrics_core
-from metrics_core import alerts, budgets, db, queries, recorder, reports
+from metrics_core import alerts, budgets, queries, recording, reports, storage
 from metrics_core.alerts import AlertSettings
 
 pytestmark = pytest.mark.postgresql_only  # these make their own PostgreSQL databases
@@ -26,11 +26,11 @@ def pg_engine(pg_url, monkeypatch):
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = pg_url.rsplit("/", 1)[0] + f"/{name}"
     monkeypatch.setenv("LLM_METRICS_DB_URL", url)
-    recorder.reset(flush_first=False)
-    db.dispose_all()
-    yield db.get_engine(url)
-    recorder.reset()
-    db.dispose_all()
+    recording.reset(flush_first=False)
+    storage.dispose_all()
+    yield storage.get_engine(url)
+    recording.reset()
+    storage.dispose_all()
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()

@@ -5,8 +5,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from metrics_core import pick_provider, providers, queries, record_request, reset_circuit
-from metrics_core.health import CLOSED, HALF_OPEN, OPEN, Circuit, observe
+from metrics_core import pick_provider, queries, record_request, reset_circuit
+from metrics_core.policy import providers
+from metrics_core.recording.circuit_breaker import CLOSED, HALF_OPEN, OPEN, Circuit, observe
 
 T0 = datetime(2026, 11, 1, 12, 0, 0)
 
@@ -69,7 +70,7 @@ def fail(provider, n, at):
 def test_circuit_state_lives_in_the_database_and_routes_traffic(now):
     assert pick_provider()["name"] == "ollama"
     fail("ollama", 5, now - timedelta(seconds=10))
-    ollama = providers.get_provider("ollama")
+    ollama = queries.get_provider("ollama")
     assert (ollama["circuit_state"], ollama["is_available"], ollama["failure_count"]) == (OPEN, False, 5)
     assert pick_provider()["name"] == "localai"  # falls back to the next priority
     assert pick_provider(provider_type="remote")["name"] == "claude"
@@ -81,21 +82,21 @@ def test_open_circuit_turns_half_open_after_the_cooldown_when_read(monkeypatch, 
     monkeypatch.setenv("LLM_METRICS_CIRCUIT_COOLDOWN", "5")
     monkeypatch.setenv("LLM_METRICS_CIRCUIT_FAILURES", "3")
     fail("claude", 3, now - timedelta(seconds=60))
-    claude = providers.get_provider("claude")
+    claude = queries.get_provider("claude")
     assert (claude["circuit_state"], claude["is_available"]) == (HALF_OPEN, True)
     record_request(provider_name="claude", model="m", status="success")
-    assert providers.get_provider("claude")["circuit_state"] == CLOSED
+    assert queries.get_provider("claude")["circuit_state"] == CLOSED
     assert queries.circuit_events()["to_state"].tolist() == [OPEN, HALF_OPEN, CLOSED]
 
 
 def test_the_guides_manual_sql_reset_still_works(engine, now):
     fail("ollama", 5, now - timedelta(seconds=10))
-    assert providers.get_provider(1)["is_available"] is False
+    assert queries.get_provider(1)["is_available"] is False
     with engine.begin() as conn:
         conn.execute(
             text("UPDATE llm_provider_health SET circuit_state = 'closed', failure_count = 0 WHERE provider_id = 1")
         )
-    ollama = providers.get_provider(1)
+    ollama = queries.get_provider(1)
     assert (ollama["circuit_state"], ollama["is_available"], ollama["failure_count"]) == (CLOSED, True, 0)
 
 

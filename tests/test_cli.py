@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from metrics_core import queries, record_request
-from metrics_core.migrations import head_revision
+from metrics_core.storage.migrations import head_revision
 
 
 def cli(*args, cwd=None, env=None):

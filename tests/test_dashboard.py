@@ -10,8 +10,10 @@ import streamlit as st
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
-from dashboard import auth, filters, fmt
-from metrics_core import db, demo, providers, queries, record_request
+from dashboard import auth, filters
+from metrics_core import clock, demo, queries, record_request, storage
+from metrics_core import formatting as fmt
+from metrics_core.policy import providers
 from metrics_core.queries import Window
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -117,7 +119,7 @@ def test_filters_change_the_figures_and_stay_across_pages(demo_db):
 def test_model_filter_and_custom_range(demo_db):
     at = app("usage")
     at.sidebar.selectbox(key=filters.WINDOW_KEY).set_value(filters.CUSTOM).run()
-    today = queries.utc_today()
+    today = clock.today()
     at.sidebar.date_input(key=filters.RANGE_KEY).set_value((today - timedelta(days=3), today)).run()
     at.sidebar.multiselect(key=filters.MODELS_KEY).set_value(["llama3.2"]).run()
     assert not at.exception
@@ -136,14 +138,14 @@ def test_new_calls_show_up_without_clearing_the_cache(demo_db):
 
 def test_toggling_a_provider_writes_the_database_and_shows_at_once(demo_db):
     at = app("providers")
-    claude = providers.get_provider("claude")
+    claude = queries.get_provider("claude")
     assert claude["enabled"]
     at.toggle(key=f"enabled_{claude['id']}_1").set_value(False).run()
     assert not at.exception
-    assert providers.get_provider("claude")["enabled"] is False
+    assert queries.get_provider("claude")["enabled"] is False
     assert at.toggle(key=f"enabled_{claude['id']}_0").value is False
     at.toggle(key=f"enabled_{claude['id']}_0").set_value(True).run()
-    assert providers.get_provider("claude")["enabled"] is True
+    assert queries.get_provider("claude")["enabled"] is True
 
 
 def test_priority_and_circuit_reset_write_through_metrics_core(demo_db):
@@ -156,14 +158,14 @@ def test_priority_and_circuit_reset_write_through_metrics_core(demo_db):
             timestamp=now + timedelta(seconds=i),
             sync=True,
         )
-    claude = providers.get_provider("claude")
+    claude = queries.get_provider("claude")
     assert claude["circuit_state"] == "open"
     at = app("providers")
     at.number_input(key=f"priority_{claude['id']}_{claude['priority']}").set_value(9).run()
-    assert providers.get_provider("claude")["priority"] == 9
+    assert queries.get_provider("claude")["priority"] == 9
     at.button(key=f"reset_{claude['id']}").click().run()
     assert not at.exception
-    after = providers.get_provider("claude")
+    after = queries.get_provider("claude")
     assert (after["circuit_state"], after["failure_count"]) == ("closed", 0)
     assert at.button(key=f"reset_{claude['id']}").disabled
 
@@ -268,7 +270,7 @@ def test_a_database_that_cannot_be_opened_gets_a_message(tmp_path, monkeypatch):
 def test_a_database_from_a_newer_version_gets_a_message(engine):
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
-    db.dispose_all()
+    storage.dispose_all()
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert "newer than this dashboard" in at.error[0].value

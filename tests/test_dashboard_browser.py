@@ -18,8 +18,8 @@ from browser import (
     streamlit_server,
 )
 
-from metrics_core import db, demo
-from metrics_core.migrations import ensure_schema
+from metrics_core import demo, storage
+from metrics_core.storage.migrations import ensure_schema
 
 pytestmark = [requires_chromium, pytest.mark.sqlite_only]  # own SQLite demo database; PostgreSQL: test_dashboard.py
 
@@ -40,7 +40,7 @@ DATAFRAME = '[data-testid="stDataFrame"]'
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'metrics.db'}"
-    engine = db.create(url)
+    engine = storage.create(url)
     ensure_schema(engine)
     demo.load(engine, days=45, per_day=200, seed=11)
     engine.dispose()

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from dashboard import auth, data, fmt
+from dashboard import auth, data
+from metrics_core import formatting as fmt
 from metrics_core import queries, record_request
 
 

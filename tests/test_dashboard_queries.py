@@ -1,12 +1,14 @@
 """The queries added for the dashboard: cache fingerprint, filter choices, percentiles by group,
-daily series with a moving average, availability from the circuit history."""
+daily series with a moving average."""
 
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from metrics_core import demo, latency, providers, queries, record_request
+from metrics_core import demo, queries, record_request
+from metrics_core.policy import providers
 from metrics_core.queries import Window
+from metrics_core.storage import latency_buckets
 
 
 def at(days_ago: int, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
@@ -63,13 +65,13 @@ def test_latency_percentiles_by_group_match_metrics():
     assert total["calls"].tolist() == [200]
     assert total["p95_ms"].iloc[0] == pytest.approx(m["p95_response_time_ms"], abs=0.1)
     by_provider = queries.latency_percentiles(window=w, by="provider").set_index("provider")
-    assert by_provider.loc["ollama", "p50_ms"] == pytest.approx(500, rel=latency.RELATIVE_ERROR)
-    assert by_provider.loc["claude", "p99_ms"] == pytest.approx(9900, rel=latency.RELATIVE_ERROR)
+    assert by_provider.loc["ollama", "p50_ms"] == pytest.approx(500, rel=latency_buckets.RELATIVE_ERROR)
+    assert by_provider.loc["claude", "p99_ms"] == pytest.approx(9900, rel=latency_buckets.RELATIVE_ERROR)
     by_day = queries.latency_percentiles(window=w, by="day")
     assert [d.date() for d in by_day["day"]] == [at(1).date(), at(0).date()]
     ttft = queries.latency_percentiles(window=w, by="model", kind="ttft")
     assert ttft[["provider", "model", "calls"]].values.tolist() == [["claude", "claude-haiku-4-5", 100]]
-    assert ttft["p95_ms"].iloc[0] == pytest.approx(950, rel=latency.RELATIVE_ERROR)
+    assert ttft["p95_ms"].iloc[0] == pytest.approx(950, rel=latency_buckets.RELATIVE_ERROR)
     with pytest.raises(ValueError, match="by must be one of total, provider, model, day"):
         queries.latency_percentiles(by="week")
 
@@ -109,51 +111,6 @@ def test_daily_series_by_provider_has_a_row_per_provider_and_day():
         ["claude", 1],
         ["ollama", 0],
     ]
-
-
-def test_availability_counts_the_time_a_circuit_was_open(monkeypatch):
-    monkeypatch.setenv("LLM_METRICS_CIRCUIT_COOLDOWN", "600")
-    start = at(1, 10)
-    for i in range(5):  # the fifth failure, at 10:00:04, opens the circuit
-        rec("openai", "gpt-4o", status="failed", when=start + timedelta(seconds=i))
-    # cooldown 600 s: half-open at 10:10:04; the success at 10:30 closes it
-    rec("openai", "gpt-4o", when=start + timedelta(minutes=30))
-    frame = queries.availability(window=Window.last(2), now=at(0, 12))
-    openai = frame[frame["provider"] == "openai"].set_index(frame[frame["provider"] == "openai"]["date"].dt.date)
-    yesterday = openai.loc[at(1).date()]
-    assert yesterday["open_minutes"] == pytest.approx(10.0)
-    assert yesterday["available_pct"] == pytest.approx(100 * (1 - 600 / 86400), abs=1e-3)
-    assert yesterday["transitions"] == 3
-    assert openai.loc[at(0).date(), "available_pct"] == 100.0
-    assert set(frame["provider"]) == {"ollama", "localai", "claude", "openai"}
-    assert (frame[frame["provider"] != "openai"]["available_pct"] == 100.0).all()
-
-
-def test_availability_carries_an_open_circuit_across_midnight_and_stops_at_now(monkeypatch):
-    monkeypatch.setenv("LLM_METRICS_CIRCUIT_COOLDOWN", str(3 * 86400))
-    for i in range(5):
-        rec("openai", "gpt-4o", status="timeout", when=at(2, 18) + timedelta(seconds=i))
-    # open from 18:00:04 two days ago; the cooldown outlasts the window, so it is open until now
-    frame = queries.availability(window=Window.last(3), providers=["openai"], now=at(0, 6))
-    assert frame["available_pct"].tolist() == pytest.approx([100 * (1 - (6 * 3600 - 4) / 86400), 0.0, 0.0], abs=1e-3)
-    assert frame["open_minutes"].tolist() == pytest.approx([(6 * 3600 - 4) / 60, 1440, 360], abs=0.1)
-
-
-def test_an_open_circuit_counts_as_available_again_after_its_cooldown():
-    # cooldown 60 s; nobody called or read since, so no half-open transition is stored yet
-    for i in range(5):
-        rec("openai", "gpt-4o", status="timeout", when=at(1, 18) + timedelta(seconds=i))
-    frame = queries.availability(window=Window.last(2), providers=["openai"], now=at(0, 6))
-    assert frame["open_minutes"].tolist() == pytest.approx([1.0, 0.0])
-
-
-def test_demo_data_has_an_outage_the_availability_sees(engine):
-    demo.load(engine, days=9, per_day=1500, seed=3)
-    frame = queries.availability(window=Window.last(9))
-    outage_day = Window.last(9).start + timedelta(days=9 // 3)
-    openai = frame[frame["provider"] == "openai"].set_index(frame[frame["provider"] == "openai"]["date"].dt.date)
-    assert openai.loc[outage_day, "available_pct"] < 100
-    assert openai.loc[outage_day, "transitions"] > 0
 
 
 def test_window_helpers_used_by_the_sidebar():

@@ -3,9 +3,9 @@
 import pytest
 from sqlalchemy import inspect, text
 
-from metrics_core import db
+from metrics_core import storage
 from metrics_core.errors import DatabaseUnavailable, SchemaTooNew
-from metrics_core.migrations import head_revision, table_counts, upgrade
+from metrics_core.storage.migrations import head_revision, table_counts, upgrade
 
 EXPECTED_TABLES = {
     "llm_providers",
@@ -23,13 +23,13 @@ EXPECTED_TABLES = {
 
 
 def test_fresh_database_matches_the_declared_schema(metrics_db):
-    engine = db.create(metrics_db)
+    engine = storage.create(metrics_db)
     assert upgrade(engine) == (None, head_revision())
     inspector = inspect(engine)
     tables = set(inspector.get_table_names()) - {"alembic_version"}
     assert tables >= EXPECTED_TABLES
-    assert tables == set(db.metadata.tables)
-    for name, table in db.metadata.tables.items():
+    assert tables == set(storage.metadata.tables)
+    for name, table in storage.metadata.tables.items():
         migrated = {c["name"]: c for c in inspector.get_columns(name)}
         assert list(migrated) == [c.name for c in table.columns], name
         for column in table.columns:
@@ -38,7 +38,7 @@ def test_fresh_database_matches_the_declared_schema(metrics_db):
 
 
 def test_default_providers_each_with_a_health_row(metrics_db):
-    engine = db.create(metrics_db)
+    engine = storage.create(metrics_db)
     upgrade(engine)
     with engine.connect() as conn:
         rows = conn.execute(
@@ -58,7 +58,7 @@ def test_default_providers_each_with_a_health_row(metrics_db):
 
 
 def test_migrating_again_changes_nothing(metrics_db):
-    engine = db.create(metrics_db)
+    engine = storage.create(metrics_db)
     upgrade(engine)
     before = table_counts(engine)
     assert upgrade(engine) == (head_revision(), head_revision())
@@ -68,7 +68,7 @@ def test_migrating_again_changes_nothing(metrics_db):
 
 
 def test_a_database_from_a_newer_version_is_refused(metrics_db):
-    engine = db.create(metrics_db)
+    engine = storage.create(metrics_db)
     upgrade(engine)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
@@ -80,7 +80,7 @@ def test_a_database_from_a_newer_version_is_refused(metrics_db):
 def test_first_use_creates_the_folder_and_the_schema(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'nested' / 'dir' / 'metrics.db'}"
     monkeypatch.setenv("LLM_METRICS_DB_URL", url)
-    engine = db.get_engine()
+    engine = storage.get_engine()
     assert (tmp_path / "nested" / "dir" / "metrics.db").exists()
     assert dict(table_counts(engine))["llm_provider_health"] == 4
 
@@ -89,4 +89,4 @@ def test_a_file_that_is_not_a_database_is_unavailable(tmp_path):
     bad = tmp_path / "notes.db"
     bad.write_bytes(b"not a database, just text " * 50)
     with pytest.raises(DatabaseUnavailable, match="file is not a database"):
-        upgrade(db.create(f"sqlite:///{bad}"))
+        upgrade(storage.create(f"sqlite:///{bad}"))

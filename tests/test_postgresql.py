@@ -18,8 +18,10 @@ import pytest
 import sqlalchemy as sa
 
 import metrics_core
-from metrics_core import LLMMetricsService, db, queries, recorder, rollup
+from metrics_core import LLMMetricsService, queries, recording, storage
 from metrics_core.cli import main as cli
+from metrics_core.recording import batch, registry
+from metrics_core.storage import rollups
 
 ROOT = Path(__file__).resolve().parent.parent
 MONEY_TOLERANCE = Decimal("1e-8")
@@ -35,27 +37,27 @@ def _close(got, want) -> bool:
 
 def rollup_mismatches(engine) -> list[str]:
     """Recompute every rollup (per model, per tag, latency histogram) from the raw rows with
-    ``rollup.aggregate`` and list where the stored rollups differ."""
-    r = db.requests
+    ``rollups.aggregate`` and list where the stored rollups differ."""
+    r = storage.requests
     with engine.connect() as conn:
-        raw = [dict(row._mapping) for row in conn.execute(sa.select(*[r.c[c] for c in rollup._ROW_COLS]))]
+        raw = [dict(row._mapping) for row in conn.execute(sa.select(*[r.c[c] for c in rollups.ROW_COLUMNS]))]
         stored = {
             "llm_costs_daily": {
-                (row.day, row.provider_id, row.model): tuple(row[m] for m in db.DAILY_MEASURES)
-                for row in conn.execute(sa.select(db.costs_daily)).mappings()
+                (row.day, row.provider_id, row.model): tuple(row[m] for m in storage.DAILY_MEASURES)
+                for row in conn.execute(sa.select(storage.costs_daily)).mappings()
             },
             "llm_tag_costs_daily": {
                 (row.day, row.tag_key, row.tag_value, row.provider_id, row.model): tuple(
-                    row[m] for m in db.DAILY_MEASURES
+                    row[m] for m in storage.DAILY_MEASURES
                 )
-                for row in conn.execute(sa.select(db.tag_costs_daily)).mappings()
+                for row in conn.execute(sa.select(storage.tag_costs_daily)).mappings()
             },
             "llm_latency_daily": {
                 (row.day, row.provider_id, row.model, row.kind, row.bucket): (row["count"],)
-                for row in conn.execute(sa.select(db.latency_daily)).mappings()
+                for row in conn.execute(sa.select(storage.latency_daily)).mappings()
             },
         }
-    agg = rollup.aggregate(raw)
+    agg = rollups.aggregate(raw)
     expected = {
         "llm_costs_daily": agg.daily,
         "llm_tag_costs_daily": agg.tag_daily,
@@ -106,7 +108,7 @@ def test_savings_example(engine):
     assert isinstance(providers["ollama"]["total_requests"], int)
     assert rollup_mismatches(engine) == []
     with engine.begin() as conn:  # the checker itself notices a rollup that drifted
-        conn.execute(sa.update(db.latency_daily).values(count=db.latency_daily.c["count"] + 1))
+        conn.execute(sa.update(storage.latency_daily).values(count=storage.latency_daily.c["count"] + 1))
     assert any("llm_latency_daily" in p for p in rollup_mismatches(engine))
 
 
@@ -118,13 +120,13 @@ def test_days_are_utc_days_whatever_the_session_time_zone(metrics_db, backend):
         url += "?options=-c%20timezone%3DAmerica%2FNew_York"
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     before_midnight = today - timedelta(microseconds=1)
-    engine = db.get_engine(url)
+    engine = storage.get_engine(url)
     items = [
         ("openai", "gpt-4o", "success", None, 10, 5, 0, 0, 0, 0.5, None, None, None, before_midnight, 0.0),
         ("openai", "gpt-4o", "success", None, 10, 5, 0, 0, 0, 0.5, None, None, None, today, 0.0),
         ("openai", "gpt-4o", "failed", None, 10, 0, 0, 0, 0, 0.5, None, "x", None, today + timedelta(hours=23), 0.0),
     ]
-    recorder.write_batch(engine, items, recorder._ProviderCache(), {})
+    batch.write_batch(engine, items, registry.ProviderCache(), {})
     if backend == "postgresql":
         with engine.connect() as conn:
             assert conn.exec_driver_sql("show timezone").scalar() == "America/New_York"
@@ -170,7 +172,7 @@ def test_nul_characters_are_kept_or_replaced_never_lost(engine, backend):
     )
     metrics_core.record_request(provider_name="openai", model="gpt-4o", status="success")
     assert metrics_core.flush(10)
-    assert recorder.stats()["dropped"] == 0
+    assert recording.stats()["dropped"] == 0
     log = queries.request_log()
     assert len(log) == 2
     expected = "gpt\x00-4o" if backend == "sqlite" else "gpt\ufffd-4o"
@@ -249,12 +251,12 @@ def test_booleans_and_numbers_come_back_as_python_types(engine):
 
 def test_concurrent_first_migrations(metrics_db):
     """Several processes starting at once on an empty database migrate it exactly once."""
-    from metrics_core.migrations import head_revision, table_counts, upgrade
+    from metrics_core.storage.migrations import head_revision, table_counts, upgrade
 
     errors = []
 
     def run():
-        engine = db.create(metrics_db)
+        engine = storage.create(metrics_db)
         try:
             upgrade(engine)
         except Exception as exc:  # collected and asserted below
@@ -268,7 +270,7 @@ def test_concurrent_first_migrations(metrics_db):
     for t in threads:
         t.join(60)
     assert errors == []
-    engine = db.create(metrics_db)
+    engine = storage.create(metrics_db)
     try:
         counts = dict(table_counts(engine))
         assert counts["llm_providers"] == 4 and counts["llm_provider_health"] == 4
@@ -298,7 +300,7 @@ WORKER = textwrap.dedent(
         if i % 100 == 0:
             time.sleep(0.001)
     assert metrics_core.flush(60), "flush timed out"
-    stats = metrics_core.recorder.stats()
+    stats = metrics_core.recording.stats()
     assert stats["dropped"] == 0, stats
     print(stats["write_errors"])
     """
@@ -334,11 +336,11 @@ def test_eight_processes_record_concurrently_and_lose_nothing(engine, metrics_db
     for p, (_out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
     with engine.connect() as conn:
-        total = conn.execute(sa.select(sa.func.count()).select_from(db.requests)).scalar_one()
+        total = conn.execute(sa.select(sa.func.count()).select_from(storage.requests)).scalar_one()
         named = conn.execute(
-            sa.select(sa.func.count()).select_from(db.providers).where(db.providers.c.name == "brand-new")
+            sa.select(sa.func.count()).select_from(storage.providers).where(storage.providers.c.name == "brand-new")
         ).scalar_one()
-        rolled = conn.execute(sa.select(sa.func.sum(db.costs_daily.c.requests))).scalar_one()
+        rolled = conn.execute(sa.select(sa.func.sum(storage.costs_daily.c.requests))).scalar_one()
     print("write errors per process:", [out.strip() for out, _ in outputs])
     assert total == 8 * per_process
     assert int(rolled) == total
@@ -361,7 +363,7 @@ def test_sqlite_uses_wal(engine, metrics_db):
 @pytest.mark.postgresql_only
 def test_migrations_hold_an_advisory_lock(engine):
     """The upgrade runs under a transaction-scoped advisory lock (released at commit)."""
-    from metrics_core.migrations import upgrade
+    from metrics_core.storage.migrations import upgrade
 
     upgrade(engine)
     with engine.connect() as conn:
@@ -376,6 +378,6 @@ def test_url_encoded_passwords_work(metrics_db):
     url = sa.engine.make_url(metrics_db).set(password="p@ss%w:rd")
     text_url = url.render_as_string(hide_password=False)
     assert "%40" in text_url and "%25" in text_url
-    engine = db.get_engine(text_url)
+    engine = storage.get_engine(text_url)
     with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(db.providers)).scalar_one() == 4
+        assert conn.execute(sa.select(sa.func.count()).select_from(storage.providers)).scalar_one() == 4

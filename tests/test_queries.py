@@ -4,8 +4,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from metrics_core import latency, queries, record_request
+from metrics_core import queries, record_request
 from metrics_core.queries import Window
+from metrics_core.storage import latency_buckets
 
 
 def at(days_ago: int, hour: int = 12) -> datetime:
@@ -40,9 +41,9 @@ def test_percentiles_cover_failed_calls_and_are_within_one_percent():
         rec(status="failed" if i % 10 == 0 else "success", duration_seconds=d)
     m = queries.metrics(1)
     # nearest rank: p50 = 50th value = 5.0 s, p95 = 9.5 s, p99 = 9.9 s
-    assert m["p50_response_time_ms"] == pytest.approx(5000, rel=latency.RELATIVE_ERROR)
-    assert m["p95_response_time_ms"] == pytest.approx(9500, rel=latency.RELATIVE_ERROR)
-    assert m["p99_response_time_ms"] == pytest.approx(9900, rel=latency.RELATIVE_ERROR)
+    assert m["p50_response_time_ms"] == pytest.approx(5000, rel=latency_buckets.RELATIVE_ERROR)
+    assert m["p95_response_time_ms"] == pytest.approx(9500, rel=latency_buckets.RELATIVE_ERROR)
+    assert m["p99_response_time_ms"] == pytest.approx(9900, rel=latency_buckets.RELATIVE_ERROR)
     assert m["avg_response_time_ms"] == pytest.approx(5050.0)
 
 
@@ -104,4 +105,4 @@ def test_daily_frame_and_latency_frame():
     assert frame[["provider", "model", "requests", "prompt_tokens"]].values.tolist() == [["ollama", "llama3.2", 1, 5]]
     hist = queries.latency_frame(1)
     assert hist["count"].tolist() == [1]
-    assert hist["bucket_ms"].iloc[0] == pytest.approx(1000, rel=latency.RELATIVE_ERROR)
+    assert hist["bucket_ms"].iloc[0] == pytest.approx(1000, rel=latency_buckets.RELATIVE_ERROR)

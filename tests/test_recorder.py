@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import event
 
 import metrics_core
-from metrics_core import db, recorder
-from metrics_core.service import health_summary
+from metrics_core import recording, storage
+from metrics_core.queries import health_summary
+from metrics_core.recording import validate
 
 pytestmark = pytest.mark.sqlite_only  # real SQLite files read with sqlite3; PostgreSQL: test_recorder_postgres.py
 
@@ -88,12 +89,12 @@ def test_nothing_lost_at_normal_exit(tmp_path, metrics_db):
         tmp_path,
         """
         import sys
-        from metrics_core import record_request, recorder
+        from metrics_core import record_request, recording
         n = int(sys.argv[1])
         for i in range(n):
             record_request(provider_name="openai", model="gpt-4o-mini", status="success", prompt_tokens=i,
                            completion_tokens=1, duration_seconds=0.1, tags={"n": str(i % 7)})
-        print(recorder.stats()["queued"])  # still queued when the script ends
+        print(recording.stats()["queued"])  # still queued when the script ends
     """,
         "20000",
         env={"LLM_METRICS_FLUSH_INTERVAL": "60"},
@@ -105,11 +106,11 @@ def test_nothing_lost_at_normal_exit(tmp_path, metrics_db):
 
 def test_sync_mode_writes_before_returning(metrics_db, monkeypatch):
     monkeypatch.setenv("LLM_METRICS_SYNC", "1")
-    recorder.reset()
+    recording.reset()
     record()
     assert count_rows(metrics_db) == 1
     monkeypatch.delenv("LLM_METRICS_SYNC")
-    recorder.reset()
+    recording.reset()
     record(sync=True)
     assert count_rows(metrics_db) == 2
     record()  # buffered again
@@ -120,7 +121,7 @@ def test_sync_mode_writes_before_returning(metrics_db, monkeypatch):
 # -- several processes ---------------------------------------------------------------------------
 WORKER = """
     import random, sys, time
-    from metrics_core import record_request, recorder
+    from metrics_core import record_request, recording
     seconds, seed = float(sys.argv[1]), int(sys.argv[2])
     rnd = random.Random(seed)
     models = [("claude", "claude-sonnet-4-5"), ("openai", "gpt-4o-mini"), ("ollama", "llama3"), ("acme", f"m{seed}")]
@@ -134,7 +135,7 @@ WORKER = """
                            duration_seconds=rnd.random(), tags={"worker": str(seed)} if n % 3 else None)
             n += 1
         time.sleep(0.01)
-    print(n, recorder.stats()["dropped"])
+    print(n, recording.stats()["dropped"])
 """
 
 
@@ -177,7 +178,7 @@ def test_four_processes_lose_nothing(tmp_path, metrics_db):
 
 MULTIPROCESSING = """
     import multiprocessing as mp, os, sys
-    from metrics_core import record_request, recorder
+    from metrics_core import record_request, recording
 
     def rec(who, n):
         for i in range(n):
@@ -194,7 +195,7 @@ MULTIPROCESSING = """
     if __name__ == "__main__":
         ctx = mp.get_context(sys.argv[2])
         rec("parent", 500)
-        pending_at_fork = recorder.stats()["queued"]
+        pending_at_fork = recording.stats()["queued"]
         procs = [ctx.Process(target=process_child, args=(i,)) for i in range(3)]
         for p in procs:
             p.start()
@@ -233,17 +234,17 @@ def test_os_fork_child_has_its_own_writer(tmp_path, metrics_db):
         tmp_path,
         """
         import os
-        from metrics_core import record_request, recorder, flush
+        from metrics_core import flush, record_request, recording
         def rec(who, n):
             for _ in range(n):
                 record_request(provider_name="openai", model="gpt-4o", status="success", tags={"who": who})
         rec("parent", 200)
-        parent_writer = recorder._writer
+        parent_writer = recording.current()
         pid = os.fork()
         if pid == 0:
-            assert recorder._writer is None
+            assert recording.current() is None
             rec("child", 100)
-            assert recorder._writer is not parent_writer
+            assert recording.current() is not parent_writer
             flush()  # os._exit skips atexit: a bare fork child flushes itself
             os._exit(0)
         _, status = os.waitpid(pid, 0)
@@ -271,7 +272,7 @@ def test_read_only_database_then_writable(metrics_db):
     retried; record_request never raises; the records arrive once the database takes writes again."""
     record()  # the schema exists and the writer runs
     assert metrics_core.flush(10)
-    engine = db.get_engine(metrics_db)
+    engine = storage.get_engine(metrics_db)
     read_only = threading.Event()
     read_only.set()
 
@@ -281,14 +282,14 @@ def test_read_only_database_then_writable(metrics_db):
 
     record(50)
     assert not metrics_core.flush(1.0)  # cannot be written yet
-    stats = recorder.stats()
+    stats = recording.stats()
     assert stats["queued"] == 50 and stats["write_errors"] > 0
     assert "readonly" in stats["last_error"]
     record(25, sync=True)  # sync mode falls back to the queue, without raising
     read_only.clear()
     assert metrics_core.flush(20)
     assert count_rows(metrics_db) == 76
-    assert recorder.stats()["dropped"] == 0
+    assert recording.stats()["dropped"] == 0
 
 
 def test_locked_database_then_released(metrics_db):
@@ -319,7 +320,7 @@ def test_disk_full_then_space(metrics_db):
     """SQLITE_FULL (the database may not grow: PRAGMA max_page_count) is a storage fault too."""
     record()
     assert metrics_core.flush(10)
-    engine = db.get_engine(metrics_db)
+    engine = storage.get_engine(metrics_db)
     full = threading.Event()
     full.set()
 
@@ -330,7 +331,7 @@ def test_disk_full_then_space(metrics_db):
 
     record(3000, error_message="x" * 500)  # needs new pages
     assert not metrics_core.flush(1.5)
-    assert "full" in recorder.stats()["last_error"]
+    assert "full" in recording.stats()["last_error"]
     full.clear()
     assert metrics_core.flush(20)
     assert count_rows(metrics_db) == 3001
@@ -342,7 +343,7 @@ def test_unwritable_location_at_first_use(tmp_path, monkeypatch):
     blocker.write_text("")
     url = f"sqlite:///{blocker}/metrics.db"
     monkeypatch.setenv("LLM_METRICS_DB_URL", url)
-    recorder.reset(flush_first=False)
+    recording.reset(flush_first=False)
     record(10)
     assert not metrics_core.flush(1.0)
     blocker.unlink()
@@ -354,17 +355,17 @@ def test_unwritable_location_at_first_use(tmp_path, monkeypatch):
 # -- drops, bad records -----------------------------------------------------------------------------
 def test_queue_full_drops_newest_counted_exactly(metrics_db, monkeypatch):
     monkeypatch.setenv("LLM_METRICS_QUEUE_SIZE", "100")
-    recorder.reset()
+    recording.reset()
     record()
     assert metrics_core.flush(10)
     locker = sqlite3.connect(_path(metrics_db), isolation_level=None, timeout=0)
     locker.execute("BEGIN EXCLUSIVE")  # the writer stalls with one batch taken off the queue
     try:
         record(1)
-        assert _wait_for(lambda: recorder.stats()["queued"] == 1 and not recorder._writer.queue)
+        assert _wait_for(lambda: recording.stats()["queued"] == 1 and not recording.current().queue)
         record(100)  # fills the queue
         record(37)  # dropped
-        stats = recorder.stats()
+        stats = recording.stats()
         assert stats["dropped"] == 37
     finally:
         locker.execute("COMMIT")
@@ -382,37 +383,37 @@ def test_queue_full_drops_newest_counted_exactly(metrics_db, monkeypatch):
 def test_a_bad_record_costs_only_itself(metrics_db):
     """A record the database refuses (too big for an SQLite integer) is isolated by halving the
     batch; its neighbours, including a provider registered in the same batch, are written."""
-    writer = recorder._start_writer()
+    writer = recording.get_writer()
     good = ("acme", "m1", "success", None, 10, 1, 0, 0, 0, 0.1, None, None, None, None, time.time())
     bad = ("acme", "m1", "success", None, 2**70, 1, 0, 0, 0, 0.1, None, None, None, None, time.time())
     for item in [good] * 5 + [bad] + [good] * 6:
         writer.put(item)
     assert metrics_core.flush(20)
     assert count_rows(metrics_db) == 11
-    assert recorder.stats()["dropped"] == 1
+    assert recording.stats()["dropped"] == 1
     assert health_summary()["dropped_records"] == 1
 
 
 def test_long_error_messages_are_bounded_on_the_caller_and_stored_as_before(metrics_db, monkeypatch):
     secret = "sk-ant-" + "a" * 40
     message = "x" * 990 + " " + secret + " " + "y" * 9000
-    writer = recorder._start_writer()
+    writer = recording.get_writer()
     queued = []
     put = writer.put
     monkeypatch.setattr(writer, "put", lambda item: (queued.append(item), put(item)))
     record(status="failed", error_message=message)
-    assert len(queued[0][11]) == 1000 + recorder.ERROR_MARGIN
+    assert len(queued[0][11]) == 1000 + validate.ERROR_MARGIN
     assert metrics_core.flush(10)
     with sqlite3.connect(_path(metrics_db)) as conn:
         stored = conn.execute("SELECT error_message FROM llm_requests").fetchone()[0]
-    from metrics_core.redact import clean_error
+    from metrics_core.recording.redact import clean_error
 
     assert stored == clean_error(message, 1000)
     assert "aaaaaaaa" not in stored
 
 
 def test_memory_per_queued_record_within_documented_bound(metrics_db):
-    """A typical queued record (no tags, no error) costs well under recorder.QUEUED_RECORD_BYTES."""
+    """A typical queued record (no tags, no error) costs well under recording.QUEUED_RECORD_BYTES."""
     import tracemalloc
 
     locker = sqlite3.connect(_path(metrics_db), isolation_level=None, timeout=0)
@@ -428,12 +429,12 @@ def test_memory_per_queued_record_within_documented_bound(metrics_db):
     finally:
         locker.execute("COMMIT")
         locker.close()
-    assert per_record < recorder.QUEUED_RECORD_BYTES
+    assert per_record < recording.QUEUED_RECORD_BYTES
 
 
 def test_rollups_match_raw_rows_after_many_batches(metrics_db, monkeypatch):
     monkeypatch.setenv("LLM_METRICS_BATCH_SIZE", "37")
-    recorder.reset()
+    recording.reset()
     for i in range(500):
         record(
             prompt_tokens=i,

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from pg_server import pg_url_fixture  # noqa: F401  (provides ``pg_url``)
 
 import metrics_core
-from metrics_core import db, recorder
+from metrics_core import recording, storage
 
 pytestmark = pytest.mark.postgresql_only  # these make their own PostgreSQL databases
 
@@ -24,11 +24,11 @@ def pg_db(pg_url, monkeypatch):
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = pg_url.rsplit("/", 1)[0] + f"/{name}"
     monkeypatch.setenv("LLM_METRICS_DB_URL", url)
-    recorder.reset(flush_first=False)
-    db.dispose_all()
+    recording.reset(flush_first=False)
+    storage.dispose_all()
     yield name, url, admin
-    recorder.reset(flush_first=False)
-    db.dispose_all()
+    recording.reset(flush_first=False)
+    storage.dispose_all()
     with admin.connect() as conn:
         conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -64,7 +64,7 @@ def test_writer_on_postgres_keeps_rollups_in_step(pg_db):
     _record(300, provider="acme")  # a provider registered by the writer
     _record(300)
     assert metrics_core.flush(30)
-    raw, rolled = _totals(db.get_engine(url))
+    raw, rolled = _totals(storage.get_engine(url))
     assert raw[0] == rolled[0] == 600
     assert raw[1] == rolled[1]
     assert raw[2] == rolled[2]  # NUMERIC: exact
@@ -87,11 +87,11 @@ def test_server_gone_then_back(pg_db):
     _record(200)
     assert time.monotonic() - started < 1.0
     assert not metrics_core.flush(2.0)
-    stats = recorder.stats()
+    stats = recording.stats()
     assert stats["queued"] == 200 and stats["write_errors"] > 0
     with admin.connect() as conn:
         conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
     assert metrics_core.flush(30)
-    assert recorder.stats()["dropped"] == 0
-    raw, rolled = _totals(db.get_engine(url))
+    assert recording.stats()["dropped"] == 0
+    raw, rolled = _totals(storage.get_engine(url))
     assert raw[0] == rolled[0] == 210

@@ -3,8 +3,9 @@
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from metrics_core import LLMMetricsService, providers, queries, record_request
+from metrics_core import LLMMetricsService, queries, record_request
 from metrics_core.config import settings
+from metrics_core.policy import providers
 
 
 def test_unknown_provider_is_registered_remote_on_first_use():
@@ -15,7 +16,7 @@ def test_unknown_provider_is_registered_remote_on_first_use():
         prompt_tokens=1000,
         completion_tokens=1000,
     )
-    p = providers.get_provider("mistral")
+    p = queries.get_provider("mistral")
     assert (p["provider_type"], p["pricing_provider"], p["priority"], p["enabled"]) == ("remote", "mistral", 5, True)
     assert p["circuit_state"] == "closed" and p["total_requests"] == 1
 
@@ -25,14 +26,14 @@ def test_provider_configured_local_is_registered_local_and_free(monkeypatch):
     record_request(
         provider_name="gpu-server", model="gpt-4o", status="success", prompt_tokens=1000, completion_tokens=1
     )
-    p = providers.get_provider("gpu-server")
+    p = queries.get_provider("gpu-server")
     assert p["provider_type"] == "local" and p["total_cost_usd"] == Decimal(0)
 
 
 def test_disabled_provider_still_records():
     LLMMetricsService.set_provider_enabled(3, False)
     record_request(provider_name="claude", model="claude-sonnet-4-5", status="success")
-    claude = providers.get_provider("claude")
+    claude = queries.get_provider("claude")
     assert (claude["enabled"], claude["total_requests"]) == (False, 1)
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import metrics_core
-from metrics_core import queries, recorder, track
+from metrics_core import queries, recording, track
 
 
 def rows() -> list[dict]:
@@ -130,7 +130,7 @@ def test_recording_problems_never_raise(monkeypatch):
     def broken(**_kwargs):
         raise RuntimeError("recorder is broken")
 
-    monkeypatch.setattr("metrics_core.tracking.record_request", broken)
+    monkeypatch.setattr("metrics_core.recording.tracking.record_request", broken)
     with track("claude", "claude-sonnet-4-5"):
         pass
     with pytest.raises(KeyError), track("claude", "claude-sonnet-4-5"):
@@ -217,9 +217,9 @@ def test_nested_calls_and_current_call():
 
 
 def test_tracked_calls_reach_the_writer_buffered():
-    recorder.reset()
+    recording.reset()
     with track("claude", "claude-sonnet-4-5"):
         pass
-    assert recorder.stats()["queued"] in (0, 1)
+    assert recording.stats()["queued"] in (0, 1)
     assert metrics_core.flush(10)
     assert json.loads(json.dumps(rows()[0]["tags"])) == {}

@@ -1,5 +1,5 @@
 """The writer's fast path writes exactly what the straightforward one computes: prices from
-``pricing.price_call``/``reference_cost`` and rollups from ``rollup.aggregate`` over dict rows."""
+``pricing.price_call``/``reference_cost`` and rollups from ``rollups.aggregate`` over dict rows."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics_core import config, db, pricing, recorder, rollup
-from metrics_core.redact import clean_error
+from metrics_core import config, pricing, storage
+from metrics_core.recording import batch, registry
+from metrics_core.recording.redact import clean_error
+from metrics_core.storage import rollups
 
 MODELS = [
     ("anthropic", "claude-sonnet-4-5"),  # long-context tier
@@ -58,16 +60,14 @@ def test_pricer_equals_catalog_price(model, minutes, pt, ct, cache):
 )
 def test_call_time_text_equals_fromtimestamp(t0):
     item = ("ollama", "m", "success", None, 0, 0, 0, 0, 0, None, None, None, None, None, t0)
-    values, _, _ = recorder._prepare(
-        [item], {"ollama": (1, "local", None)}, {}, pricing.Pricer(), config.settings(), True
-    )
+    values, _, _ = batch.prepare([item], {"ollama": (1, "local", None)}, {}, pricing.Pricer(), config.settings(), True)
     expected = datetime.fromtimestamp(t0, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     assert values[0][0] == expected
 
 
 def test_time_of_day_prices_are_cached_per_minute_only_when_aligned():
-    assert pricing._minute_aligned("deepseek", "deepseek-chat")
-    assert pricing._minute_aligned("anthropic", "claude-sonnet-4-5")
+    assert pricing.minute_aligned("deepseek", "deepseek-chat")
+    assert pricing.minute_aligned("anthropic", "claude-sonnet-4-5")
 
 
 def _items(n: int, seed: int = 3) -> list[tuple]:
@@ -136,7 +136,7 @@ def _reference(items, known, overrides, cfg):
             }
         )
         tags.append(t)
-    return rows, rollup.aggregate(rows, tags)
+    return rows, rollups.aggregate(rows, tags)
 
 
 @pytest.mark.parametrize("sqlite", [True, False], ids=["sqlite", "other"])
@@ -151,11 +151,11 @@ def test_prepared_rows_and_rollups_equal_the_straightforward_path(sqlite):
     overrides = {("acme", "m-over"): pricing.PriceOverride(Decimal("1.5"), Decimal("7"), Decimal("0.1"), None)}
     cfg = config.settings()
     items = _items(3000)
-    values, groups, tag_groups = recorder._prepare(items, known, overrides, pricing.Pricer(), cfg, sqlite)
-    agg, _ = recorder._aggregate(groups, tag_groups)
+    values, groups, tag_groups = batch.prepare(items, known, overrides, pricing.Pricer(), cfg, sqlite)
+    agg, _ = batch.aggregate(groups, tag_groups)
     rows, expected = _reference(items, known, overrides, cfg)
-    columns = [c.name for c in db.requests.columns if c.name != "id"]
-    assert list(recorder._COLUMNS) == columns
+    columns = [c.name for c in storage.requests.columns if c.name != "id"]
+    assert list(batch.COLUMNS) == columns
     for got, row in zip(values, rows, strict=True):
         want = [row[c] for c in columns]
         want[0] = want[0].isoformat(" ", "microseconds")
@@ -175,7 +175,7 @@ def test_prepared_rows_and_rollups_equal_the_straightforward_path(sqlite):
 def _rollup_tables(engine) -> dict:
     tables = {}
     with engine.connect() as conn:
-        for table in (db.costs_daily, db.tag_costs_daily, db.latency_daily):
+        for table in (storage.costs_daily, storage.tag_costs_daily, storage.latency_daily):
             keys = [c.name for c in table.primary_key.columns]
             tables[table.name] = {
                 tuple(row[k] for k in keys): {k: v for k, v in row.items() if k not in keys}
@@ -186,13 +186,13 @@ def _rollup_tables(engine) -> dict:
 
 def test_rollups_written_by_the_writer_equal_a_rebuild_from_raw_rows(engine):
     """The incremental rollups (SQLite upserts straight to the driver, batch after batch) hold what
-    ``rollup.rebuild`` computes from the raw rows afterwards."""
+    ``rollups.rebuild`` computes from the raw rows afterwards."""
     items = [it for it in _items(4000, seed=11) if it[0] != "acme"]
-    providers, overrides, pricer = recorder._ProviderCache(), {}, pricing.Pricer()
+    providers, overrides, pricer = registry.ProviderCache(), {}, pricing.Pricer()
     for start in range(0, len(items), 333):
-        recorder.write_batch(engine, items[start : start + 333], providers, overrides, pricer)
+        batch.write_batch(engine, items[start : start + 333], providers, overrides, pricer)
     incremental = _rollup_tables(engine)
-    rollup.rebuild(engine)
+    rollups.rebuild(engine)
     rebuilt = _rollup_tables(engine)
     assert incremental.keys() == rebuilt.keys()
     for name, rows in rebuilt.items():

@@ -1,0 +1,93 @@
+"""What every query shares: the window of UTC days, the read engine, rollup filters and sums.
+
+A window is a range of whole UTC days: ``days=7`` means today and the six days before it. Reads
+never write; ``read_engine`` flushes this process's pending records first, so a read sees every
+record made before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, func, select
+
+from .. import clock, storage
+from ..recording import flush
+
+
+@dataclass(frozen=True)
+class Window:
+    """A range of whole UTC days, both ends included."""
+
+    start: date
+    end: date
+
+    @classmethod
+    def last(cls, days: int, today: date | None = None) -> Window:
+        if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+            raise ValueError(f"days must be a whole number >= 1, got {days!r}")
+        today = today or clock.today()
+        return cls(today - timedelta(days=days - 1), today)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Window:
+        """The window of the same length just before this one (for deltas)."""
+        return Window(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+    def dates(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range(self.days)]
+
+
+def window_of(days: int | None, window: Window | None, default: int) -> Window:
+    """``window`` if given, else the last ``days`` (default ``default``) UTC days."""
+    if window is not None:
+        return window
+    return Window.last(default if days is None else days)
+
+
+def read_engine(engine=None):
+    """The engine to read from (default: the configured database), after flushing this process's records."""
+    flush()
+    return engine if engine is not None else storage.get_engine()
+
+
+def rollup_filter(table, window: Window, providers: list[str] | None, models: list[str] | None, conn):
+    """The WHERE clause of a rollup table for a window, providers (names) and models."""
+    conds = [table.c.day >= window.start, table.c.day <= window.end]
+    if providers:
+        ids = select(storage.providers.c.id).where(storage.providers.c.name.in_(providers))
+        conds.append(table.c.provider_id.in_(ids))
+    if models:
+        conds.append(table.c.model.in_(models))
+    return and_(*conds)
+
+
+def measure_sums(table):
+    """SUM(...) of every rollup measure, labelled with its name (0 when no row matches)."""
+    return [func.coalesce(func.sum(table.c[m]), 0).label(m) for m in storage.DAILY_MEASURES]
+
+
+def floats(d: dict) -> dict:
+    """A figures dict with its Decimal money as float (None stays None), for DataFrames."""
+    return {k: float(v) if isinstance(v, Decimal) else v for k, v in d.items()}
+
+
+def as_date(value) -> date:
+    """A database day (date, datetime or ISO text) as a date."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def as_naive(value) -> datetime:
+    """A date (midnight) or datetime as naive UTC."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value

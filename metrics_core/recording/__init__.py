@@ -1,0 +1,39 @@
+"""Recording: validate a call on the caller's thread, queue it, and write it in the background.
+
+``record_request`` (validation in ``validate``), the writer thread with its retries, exit and fork
+hooks and after-write hooks (``writer``), one batch -> one transaction (``batch``), the provider
+registry (``registry``), the circuit breaker (``circuit_breaker``), redaction (``redact``),
+``track()`` (``tracking``), price overrides and repricing.
+"""
+
+from .record import record_request
+from .tracking import Call, current_call, track
+from .validate import MAX_QUEUED_RECORD_BYTES, QUEUED_RECORD_BYTES, STATUSES
+from .writer import (
+    Writer,
+    add_after_write_hook,
+    current,
+    flush,
+    get_writer,
+    refresh_caches,
+    reset,
+    stats,
+)
+
+__all__ = [
+    "MAX_QUEUED_RECORD_BYTES",
+    "QUEUED_RECORD_BYTES",
+    "STATUSES",
+    "Call",
+    "Writer",
+    "add_after_write_hook",
+    "current",
+    "current_call",
+    "flush",
+    "get_writer",
+    "record_request",
+    "refresh_caches",
+    "reset",
+    "stats",
+    "track",
+]

@@ -1,0 +1,439 @@
+"""Recording calls: ``record_request()`` on the caller's thread, a background writer behind it.
+
+The caller's thread only validates its arguments and appends a tuple to a bounded in-memory queue
+(about a microsecond). A daemon thread writes batches: one transaction per batch holding the raw
+rows, the daily rollups (per model, per tag, latency histogram) and the circuit breakers. Pricing,
+timestamps, redaction and provider registration all happen there, in one pass per batch
+(``write_batch``; on SQLite straight to the driver).
+
+Storage faults (locked, read-only, full, server gone) never reach the caller: the writer keeps
+the batch and retries with back-off while new records wait in the queue; a batch that fails for
+another reason is halved until the one bad record is found and dropped. When the queue is full,
+the *newest* records are dropped (the ones already queued keep their place), counted, logged and
+written to ``llm_recorder_faults`` once the database is back, where ``get_health()`` and the
+dashboard show them. ``QUEUED_RECORD_BYTES`` and ``MAX_QUEUED_RECORD_BYTES`` bound the memory a
+queued record takes (measured by ``bench/bench_recorder.py``).
+
+``flush()`` writes everything queued so far; it runs at interpreter exit, at the exit of
+``multiprocessing`` children (and on their SIGTERM), and before every read made through
+metrics_core, so reads in the same process see every record made before them. ``fork()`` waits for
+the batch in flight; the child starts with an empty queue and its own writer, and the parent's
+pending rows are written by the parent only.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections import deque
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from .. import storage
+from ..clock import utc_now
+from ..config import settings
+from ..errors import DatabaseUnavailable
+from ..pricing import Pricer
+from .batch import write_batch
+from .registry import ProviderCache
+
+log = logging.getLogger("metrics_core")
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    """Faults of the storage (locked, read-only, full, gone) rather than of the data."""
+    if isinstance(exc, (OperationalError, InterfaceError, DatabaseUnavailable, OSError)):  # OSError: the file
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated
+    # errors of the driver itself (write_batch hands SQLite rows to it directly)
+    return any(cls.__name__ in ("OperationalError", "InterfaceError") for cls in type(exc).__mro__)
+
+
+class Writer:
+    """A bounded queue and the daemon thread that empties it into the database."""
+
+    def __init__(
+        self, url: str, *, queue_size: int, batch_size: int, interval: float, sync: bool, error_max_chars: int = 1000
+    ) -> None:
+        self.url = url
+        self.queue_size = queue_size
+        self.batch_size = batch_size
+        self.interval = interval
+        self.sync = sync
+        self.error_max_chars = error_max_chars
+        self.queue: deque = deque()
+        self.wake = threading.Event()  # a batch is full, or flush() waits
+        self.retry = threading.Event()  # flush() waits: retry a failed write now, not after the back-off
+        self.done = threading.Condition()
+        self.put_lock = threading.Lock()
+        self.write_lock = threading.Lock()  # one batch at a time (thread or write_now); held across fork()
+        self.enqueued = 0  # items accepted into the queue
+        self.finished = 0  # queued items written, or given up on
+        self.dropped = 0  # items refused (queue full) or given up on (write kept failing)
+        self.dropped_unreported = 0
+        self.write_errors = 0
+        self.last_error: str | None = None
+        self.providers = ProviderCache()
+        self.overrides: dict = {}
+        self.pricer = Pricer()
+        self.thread: threading.Thread | None = None
+        self.stopping = False
+
+    # -- the caller's side -------------------------------------------------------------------
+    def put(self, item: tuple) -> None:
+        queue = self.queue
+        with self.put_lock:
+            if len(queue) >= self.queue_size:
+                full = True
+            else:
+                full = False
+                queue.append(item)
+                self.enqueued += 1
+        if full:
+            self._drop(1, "the queue is full")
+            return
+        if self.thread is None:
+            self._start_thread()
+        if len(queue) >= self.batch_size and not self.wake.is_set():
+            self.wake.set()
+
+    def write_now(self, item: tuple) -> None:
+        """Synchronous mode: write this item before returning; on a storage fault, queue it."""
+        try:
+            with self.write_lock:
+                self._write([item])
+            return
+        except Exception as exc:  # recording never breaks the caller
+            self._note_error(exc)
+        self.put(item)
+
+    def _drop(self, n: int, why: str) -> None:
+        with self.done:
+            self.dropped += n
+            self.dropped_unreported += n
+            total = self.dropped
+        if total == n or total % 1000 < n:
+            log.warning("llm-metrics dropped %d record(s) (%s); %d dropped so far", n, why, total)
+
+    # -- the writer's side -------------------------------------------------------------------
+    def _start_thread(self) -> bool:
+        # a timeout, not a plain `with`: flush() may run in a signal handler that interrupted put()
+        if not self.put_lock.acquire(timeout=1.0):
+            return False
+        try:
+            if self.thread is None or not self.thread.is_alive():
+                thread = threading.Thread(target=self._run, name="llm-metrics-writer", daemon=True)
+                thread.start()  # RuntimeError at interpreter shutdown (Python >= 3.12): flush() writes inline
+                self.thread = thread
+            return True
+        except RuntimeError:
+            return False
+        finally:
+            self.put_lock.release()
+
+    def _run(self) -> None:
+        queue = self.queue
+        while True:
+            try:
+                if not queue:
+                    if self.stopping:
+                        return
+                    self.wake.wait(max(self.interval, 0.005))  # LLM_METRICS_FLUSH_INTERVAL=0: no busy loop
+                    self.wake.clear()
+                    continue
+                self._write_batch(self._take())
+            except Exception:  # a bug of this module: keep the writer alive, say so
+                log.exception("llm-metrics writer: unexpected error")
+                time.sleep(1.0)
+
+    def _take(self) -> list[tuple]:
+        queue, n = self.queue, min(len(self.queue), self.batch_size)
+        return [queue.popleft() for _ in range(n)]
+
+    def _write_batch(self, batch: list[tuple], attempts: int = 3) -> None:
+        """Write ``batch``, retrying storage faults with back-off until they clear. A batch that keeps
+        failing for another reason is split in halves, so one bad record costs only itself."""
+        backoff = 0.05
+        failures = 0
+        while True:
+            try:
+                with self.write_lock:
+                    self._write(batch)
+                self._finish(len(batch))
+                return
+            except Exception as exc:  # recording never breaks the caller
+                self._note_error(exc)
+                if is_storage_fault(exc):
+                    if self.stopping:
+                        self._give_up(batch, "the writer was stopped while the database was unavailable")
+                        return
+                else:
+                    failures += 1
+                    if failures >= attempts:
+                        break
+                self.retry.wait(backoff)
+                self.retry.clear()
+                backoff = min(backoff * 2, MAX_BACKOFF)
+        if len(batch) == 1:
+            self._give_up(batch, f"write failed: {self.last_error}")
+            return
+        middle = len(batch) // 2
+        self._write_batch(batch[:middle], attempts=1)
+        self._write_batch(batch[middle:], attempts=1)
+
+    def _give_up(self, batch: list[tuple], why: str) -> None:
+        log.error("llm-metrics gave up on %d record(s): %s", len(batch), why)
+        self._drop(len(batch), why)
+        self._finish(len(batch))
+
+    def _finish(self, n: int) -> None:
+        with self.done:
+            self.finished += n
+            self.done.notify_all()
+
+    def _write(self, batch: list[tuple]) -> None:
+        engine = storage.get_engine(self.url)
+        write_batch(engine, batch, self.providers, self.overrides, self.pricer)
+        if self.dropped_unreported:
+            self._report_drops(engine)
+        run_after_write_hooks(self.url)
+
+    def _report_drops(self, engine) -> None:
+        with self.done:
+            n, self.dropped_unreported = self.dropped_unreported, 0
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    storage.recorder_faults.insert().values(
+                        at=utc_now(),
+                        process=f"{socket.gethostname()}:{os.getpid()}",
+                        kind="dropped",
+                        count=n,
+                        detail=self.last_error,
+                    )
+                )
+        except Exception:  # try again after the next batch
+            with self.done:
+                self.dropped_unreported += n
+
+    def _note_error(self, exc: BaseException) -> None:
+        self.write_errors += 1
+        self.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
+        if self.write_errors == 1 or self.write_errors % 100 == 0:
+            log.warning(
+                "llm-metrics could not write to %s (will retry): %s", storage.db_label(self.url), self.last_error
+            )
+
+    def pending(self) -> int:
+        return self.enqueued - self.finished
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued before this call is written; False on timeout."""
+        target = self.enqueued
+        if self.finished >= target:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        thread = self.thread
+        if (thread is None or not thread.is_alive()) and not self._start_thread():
+            return self._flush_inline(target, deadline)
+        self.retry.set()
+        with self.done:
+            while self.finished < target:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self.wake.set()
+                self.done.wait(0.05 if remaining is None else min(remaining, 0.05))
+        return True
+
+    def _flush_inline(self, target: int, deadline: float | None) -> bool:
+        """No writer thread can run (interpreter shutdown): write in the calling thread."""
+        while self.finished < target and self.queue:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            batch = self._take()
+            try:
+                with self.write_lock:
+                    self._write(batch)
+                self._finish(len(batch))
+            except Exception as exc:  # recording never breaks the caller
+                self._note_error(exc)
+                self.queue.extendleft(reversed(batch))
+                time.sleep(0.1)
+        return self.finished >= target
+
+
+MAX_BACKOFF = 2.0  # seconds between retries of a write that hit a storage fault, at most
+
+
+#: callables run with the database URL after each stored batch (alerts register one at the top of
+#: the package: recording never imports the layers above it)
+AFTER_WRITE_HOOKS: list = []
+
+
+def add_after_write_hook(hook) -> None:
+    """Run ``hook(url)`` after every stored batch (once per hook; it must return quickly and not raise)."""
+    if hook not in AFTER_WRITE_HOOKS:
+        AFTER_WRITE_HOOKS.append(hook)
+
+
+def run_after_write_hooks(url: str) -> None:
+    """Run the after-write hooks; a failing hook is logged, never raised (hooks never break recording)."""
+    for hook in AFTER_WRITE_HOOKS:
+        try:
+            hook(url)
+        except Exception:
+            log.exception("llm-metrics after-write hook failed")
+
+
+_writer: Writer | None = None
+_writer_lock = threading.Lock()
+
+
+def get_writer() -> Writer:
+    """This process's writer, made from the settings on first use."""
+    global _writer
+    if _writer is not None:
+        return _writer
+    with _writer_lock:
+        if _writer is None:
+            cfg = settings()
+            _writer = Writer(
+                cfg.db_url,
+                queue_size=cfg.queue_size,
+                batch_size=cfg.batch_size,
+                interval=cfg.flush_interval_seconds,
+                sync=cfg.sync,
+                error_max_chars=cfg.error_max_chars,
+            )
+        return _writer
+
+
+def current() -> Writer | None:
+    """This process's writer, or None before the first record."""
+    return _writer
+
+
+def flush(timeout: float | None = 30.0) -> bool:
+    """Write every record queued so far and wait for it (True), or give up after ``timeout`` (False)."""
+    writer = _writer
+    return True if writer is None else writer.flush(timeout)
+
+
+def refresh_caches() -> None:
+    """Make this process's writer read price overrides and provider types again before its next batch."""
+    writer = _writer
+    if writer is not None:
+        writer.overrides.clear()
+
+
+def stats() -> dict:
+    """This process's writer counters: queued, dropped (and not yet stored in llm_recorder_faults), write
+    errors, last error."""
+    writer = _writer
+    if writer is None:
+        return {"queued": 0, "dropped": 0, "unreported_drops": 0, "write_errors": 0, "last_error": None}
+    return {
+        "queued": writer.pending(),
+        "dropped": writer.dropped,
+        "unreported_drops": writer.dropped_unreported,
+        "write_errors": writer.write_errors,
+        "last_error": writer.last_error,
+    }
+
+
+def reset(flush_first: bool = True) -> None:
+    """Flush and forget the writer, so the next record reads the settings again (tests, reconfiguration)."""
+    global _writer
+    with _writer_lock:
+        writer, _writer = _writer, None
+    if writer is not None:
+        if flush_first:
+            writer.flush(10)
+        writer.stopping = True
+        writer.wake.set()
+        writer.retry.set()
+
+
+EXIT_FLUSH_TIMEOUT = 10.0  # seconds a process leaving waits for the database, at most
+
+
+def _at_exit(_obj=None) -> None:
+    writer = _writer
+    if writer is not None and writer.pending() and not writer.flush(timeout=EXIT_FLUSH_TIMEOUT):
+        log.error("llm-metrics lost %d record(s) at exit: the database stayed unavailable", writer.pending())
+
+
+# -- fork and multiprocessing ----------------------------------------------------------------
+_fork_held: Writer | None = None
+
+
+def _before_fork() -> None:
+    # No batch in flight while the process forks: the child's copy of SQLite holds no lock and no
+    # half-done transaction of the parent's (bounded wait: a write stuck on a lock does not block fork).
+    global _fork_held
+    writer = _writer
+    if writer is not None and writer.write_lock.acquire(timeout=5.0):
+        _fork_held = writer
+
+
+def _after_fork_in_parent() -> None:
+    global _fork_held
+    held, _fork_held = _fork_held, None
+    if held is not None:
+        held.write_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's queue and thread are the parent's (it writes its pending rows, once): the child
+    # starts with an empty queue and makes its own writer on its first record.
+    global _writer, _writer_lock, _fork_held
+    _writer = None
+    _writer_lock = threading.Lock()
+    _fork_held = None
+
+
+def _in_multiprocessing_child(_obj=None) -> None:
+    """multiprocessing children leave through os._exit, where atexit does not run: flush from
+    multiprocessing's own exit finalizers instead, and on SIGTERM (``Pool.terminate()``, which
+    ``with Pool() as pool:`` calls on leaving) flush before dying as SIGTERM would have."""
+    import multiprocessing.util as mp_util
+
+    mp_util.Finalize(None, _at_exit, exitpriority=100)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _flush_then_die)
+    except (ValueError, OSError, AttributeError):  # no signals here
+        pass
+
+
+def _flush_then_die(signum, _frame) -> None:
+    signal.signal(signum, signal.SIG_DFL)
+    try:
+        writer = _writer
+        if writer is not None and writer.pending():
+            writer.flush(timeout=EXIT_FLUSH_TIMEOUT)
+    finally:
+        os.kill(os.getpid(), signum)
+
+
+def _register_process_hooks() -> None:
+    import multiprocessing
+    import multiprocessing.util as mp_util
+
+    atexit.register(_at_exit)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
+    mp_util.register_after_fork(_in_multiprocessing_child, _in_multiprocessing_child)
+    if multiprocessing.parent_process() is not None:  # imported inside a spawn/forkserver child
+        _in_multiprocessing_child()
+
+
+_register_process_hooks()
