@@ -193,14 +193,14 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_what_the_real_otlp_http_exporter_sends():
+def test_what_the_real_otlp_http_exporter_sends(monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer lm_w_test")  # as users configure it
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     Receiver.received = []
     try:
         exporter = OTLPSpanExporter(
             endpoint=f"http://127.0.0.1:{server.server_port}/v1/traces",
-            headers={"Authorization": "Bearer lm_w_test"},
             compression=Compression.Gzip,
         )
         exporter.export(sdk_spans())
