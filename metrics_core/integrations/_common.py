@@ -83,6 +83,7 @@ class Call:
         self.cache_write_tokens = 0
         self.reasoning_tokens = 0
         self.ttft: float | None = None
+        self.response_id: str | None = None  # the provider's id of the response: the dedupe key
         self.completed = False  # a stream has delivered its final event
         self.hide_usage_chunk = False  # openai: drop the usage-only chunk we asked for
         self.outcome: tuple[str, str | None] = ("success", None)
@@ -95,6 +96,11 @@ class Call:
         """Prefer the model the provider reports over the requested one."""
         if isinstance(model, str) and model:
             self.model = model
+
+    def set_response_id(self, response_id: Any) -> None:
+        """Keep the provider's response id (``chatcmpl-...``, ``resp_...``, ``msg_...``) once known."""
+        if isinstance(response_id, str) and response_id and self.response_id is None:
+            self.response_id = response_id
 
     def first_token(self) -> None:
         """Note the arrival of the first content chunk (once)."""
@@ -135,6 +141,7 @@ class Call:
             "cache_write_tokens": self.cache_write_tokens,
             "reasoning_tokens": self.reasoning_tokens,
             "time_to_first_token_seconds": self.ttft,
+            "response_id": self.response_id,
             "tags": self.tags,
             "timestamp": self.timestamp,
         }

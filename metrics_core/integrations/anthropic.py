@@ -61,6 +61,7 @@ class _Messages:
             watch_sdk_stream(body, call, lambda event: _event(call, event), is_async=self.is_async)
             return result
         call.set_model(dig(body, "model"))
+        call.set_response_id(dig(body, "id"))
         _usage(call, dig(body, "usage"))
         call.succeed()
         return result
@@ -99,6 +100,7 @@ def _event(call: Call, event: Any) -> bool:
     kind = dig(event, "type")
     if kind == "message_start":
         call.set_model(dig(event, "message", "model"))
+        call.set_response_id(dig(event, "message", "id"))
         _usage(call, dig(event, "message", "usage"))
     elif kind == "content_block_delta":
         call.first_token()
