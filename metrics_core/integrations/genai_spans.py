@@ -6,7 +6,8 @@ of which attribute feeds which field (first match wins); ``NEVER_REPORTED`` says
 an instrumentation never sends, so a cost computed from its spans may be overstated.
 
 Unknown usage: a span that carries neither input nor output token counts maps with tokens 0 and
-``usage_known=False``; such a call must be stored unpriced, never as a $0 priced call.
+``usage_known=False``; :meth:`SpanRecord.arguments` then passes ``prompt_tokens=None,
+completion_tokens=None`` so that the call is stored unpriced, never as a $0 priced call.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from metrics_core.recording.record import MAX_RESPONSE_ID
 
 __all__ = [
     "ATTRIBUTES",
@@ -149,6 +152,16 @@ class SpanRecord:
     response_id: str | None
     source: str
     usage_known: bool
+
+    def arguments(self) -> dict[str, Any]:
+        """The ``record_request`` keyword arguments: with the response id (the dedupe key), and
+        ``prompt_tokens=None, completion_tokens=None`` (unpriced) for a successful call whose span
+        carried no usage. A failed call without usage keeps its zeros: providers bill no error."""
+        usable = self.response_id is not None and 0 < len(self.response_id) <= MAX_RESPONSE_ID
+        kwargs = {**self.record, "response_id": self.response_id if usable else None}
+        if not self.usage_known and self.record.get("status") == "success":
+            kwargs.update(prompt_tokens=None, completion_tokens=None)
+        return kwargs
 
 
 def never_reported(source: str | None) -> tuple[str, ...]:

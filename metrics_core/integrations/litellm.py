@@ -73,7 +73,7 @@ class MetricsCallback(_Base):
             if not self._first_time(kwargs):
                 return
             mapped = call_to_record(kwargs, response_obj, start, end, exc, tags=self.tags)
-            _common.record(**mapped.record)
+            _common.record(**mapped.arguments())
         except Exception:
             log.exception("could not record a LiteLLM call")
 

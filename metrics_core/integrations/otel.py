@@ -2,8 +2,8 @@
 
 The mapping is :func:`metrics_core.integrations.genai_spans.map_span` (shared with the OTLP
 receiver); this module only copies an SDK span into a :class:`~genai_spans.SpanView`.
-Use either this processor or ``instrument()`` for one client, not both, or its calls
-are recorded twice (the Anthropic SDK emits its own spans: see the README).
+Spans carry the provider's response id (``gen_ai.response.id``): a call that ``instrument()``
+or another span already recorded in this process is not recorded again (``recording.dedupe``).
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import logging
 from typing import Any
 
 from metrics_core.integrations import _common
-from metrics_core.integrations.genai_spans import SpanEvent, SpanRecord, SpanView, map_span
+from metrics_core.integrations.genai_spans import SpanEvent, SpanRecord, SpanView, map_span, never_reported
+from metrics_core.recording import dedupe, usage_notes
 
 try:  # the SDK is optional: without it the class still works by duck typing
     from opentelemetry.sdk.trace import SpanProcessor as _Base
 except ImportError:  # pragma: no cover - exercised only without opentelemetry-sdk
     _Base = object  # type: ignore[assignment,misc]
 
-__all__ = ["MetricsSpanProcessor", "span_to_record", "view_of"]
+__all__ = ["MetricsSpanProcessor", "record_mapped", "span_to_record", "view_of"]
 
 log = logging.getLogger("metrics_core.integrations")
 
@@ -38,7 +39,7 @@ class MetricsSpanProcessor(_Base):
         try:
             mapped = span_to_record(span, tags=self.tags)
             if mapped is not None:
-                _common.record(**mapped.record)
+                record_mapped(mapped)
         except Exception:
             log.exception("could not record span %r", getattr(span, "name", span))
 
@@ -48,6 +49,17 @@ class MetricsSpanProcessor(_Base):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Records are written as spans end, so there is nothing to flush."""
         return True
+
+
+def record_mapped(mapped: SpanRecord) -> None:
+    """Record a mapped span with its response id (a response already recorded is dropped), and note
+    the usage fields its source never sends (``recording.usage_notes``)."""
+    kwargs = mapped.arguments()
+    response_id = kwargs["response_id"]
+    duplicate = response_id is not None and dedupe.seen(kwargs["provider_name"], response_id)
+    _common.record(**kwargs)
+    if not duplicate:
+        usage_notes.note(mapped.source, never_reported(mapped.source))
 
 
 def span_to_record(span: Any, *, tags: dict[str, str] | None = None) -> SpanRecord | None:
