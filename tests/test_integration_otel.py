@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import anthropic
 import httpx2
@@ -15,7 +16,9 @@ from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode
 
+from metrics_core import recording
 from metrics_core.integrations import _common
+from metrics_core.integrations import anthropic as m_anthropic
 from metrics_core.integrations.otel import MetricsSpanProcessor
 
 T0 = 1_757_947_531_250_000_000  # ns since epoch
@@ -426,3 +429,102 @@ def test_anthropic_sdk_span_and_traceloop_span_share_the_response_id(records):
         ("com.anthropic.sdk.python", "msg_01HCDu5LRGeP2o7s2xGmxyx8"),
         ("traceloop", "msg_01HCDu5LRGeP2o7s2xGmxyx8"),
     }
+
+
+# --- one provider response is one call: every combination that counted it twice (issue 11, found 1) ---
+
+# anthropic_message.json, claude-sonnet-4-6 ($3 in, $3.75 cache write, $0.30 cache read, $15 out per million):
+# 21 x 3 + 1800 x 3.75 + 3200 x 0.30 + 12 x 15 = 63 + 6750 + 960 + 180 = 7953 micro-dollars
+ANTHROPIC_COST = Decimal("0.007953")
+# openai_chat_completion.json, o4-mini ($1.10 in, $0.275 cached, $4.40 out per million):
+# 93 x 1.10 + 1024 x 0.275 + 346 x 4.40 = 102.3 + 281.6 + 1522.4 = 1906.3 micro-dollars
+OPENAI_COST = Decimal("0.0019063")
+
+
+def traced_anthropic(provider, server):
+    """An Anthropic client whose built-in tracing (on by default in 2.x) goes to ``provider``."""
+    http = httpx2.Client(transport=httpx2.MockTransport(server.handler(httpx2.Response, httpx2)))
+    return anthropic.Anthropic(
+        api_key="sk-ant-test", http_client=http, max_retries=0, open_telemetry={"tracer_provider": provider}
+    )
+
+
+def processor_provider():
+    provider = TracerProvider()
+    provider.add_span_processor(MetricsSpanProcessor())
+    return provider
+
+
+def hi(client, **kwargs):
+    return client.messages.create(
+        model="claude-sonnet-4-6", max_tokens=64, messages=[{"role": "user", "content": "Hi"}], **kwargs
+    )
+
+
+def costs(engine) -> list[Decimal | None]:
+    """The stored calls' costs, as the Decimals the table holds."""
+    from sqlalchemy import select
+
+    from metrics_core import storage
+
+    with engine.connect() as conn:
+        return list(conn.execute(select(storage.requests.c.cost_usd).order_by(storage.requests.c.id)).scalars())
+
+
+def assert_one_anthropic_call(engine):
+    [row] = stored_requests(engine)
+    assert (row["provider"], row["model"], row["status"]) == ("claude", "claude-sonnet-4-6", "success")
+    tokens = (row["prompt_tokens"], row["completion_tokens"], row["cache_read_tokens"], row["cache_write_tokens"])
+    assert tokens == (5021, 12, 3200, 1800)
+    assert costs(engine) == [ANTHROPIC_COST]
+    assert recording.stats()["duplicates"] == 1
+
+
+@pytest.mark.sqlite_only
+def test_anthropic_sdk_span_and_instrument_are_one_call(engine):
+    client = m_anthropic.instrument(
+        traced_anthropic(processor_provider(), Server(fixed(200, "anthropic_message.json")))
+    )
+    hi(client)
+    assert_one_anthropic_call(engine)
+
+
+@pytest.mark.sqlite_only
+def test_anthropic_sdk_span_and_instrument_stream_are_one_call(engine):
+    server = Server(fixed(200, "anthropic_message_stream.sse", "text/event-stream"))
+    client = m_anthropic.instrument(traced_anthropic(processor_provider(), server))
+    for _event in hi(client, stream=True):
+        pass
+    [row] = stored_requests(engine)
+    assert (row["prompt_tokens"], row["completion_tokens"], row["cache_read_tokens"]) == (2585, 15, 2048)
+    assert recording.stats()["duplicates"] == 1
+
+
+@pytest.mark.sqlite_only  # instrumentors patch anthropic globally
+def test_anthropic_sdk_span_and_traceloop_span_are_one_call(engine):
+    from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
+
+    provider = processor_provider()
+    instrumentor = AnthropicInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        hi(traced_anthropic(provider, Server(fixed(200, "anthropic_message.json"))))
+    finally:
+        instrumentor.uninstrument()
+    assert_one_anthropic_call(engine)
+
+
+@pytest.mark.sqlite_only  # instrumentors patch openai globally
+@pytest.mark.parametrize("instrumented", [official_openai_v2, traceloop_openai], indirect=True)
+def test_openai_instrument_and_processor_spans_are_one_call(engine, instrumented):
+    from metrics_core.integrations import openai as m_openai
+
+    client = m_openai.instrument(openai_client(Server(fixed(200, "openai_chat_completion.json"))))
+    chat(client)
+    [row] = stored_requests(engine)
+    assert (row["provider"], row["model"], row["status"]) == ("openai", "o4-mini-2025-04-16", "success")
+    # the complete record wins: instrument() reads the 1024 cached and 320 reasoning tokens
+    tokens = (row["prompt_tokens"], row["completion_tokens"], row["cache_read_tokens"], row["reasoning_tokens"])
+    assert tokens == (1117, 346, 1024, 320)
+    assert costs(engine) == [OPENAI_COST]
+    assert recording.stats()["duplicates"] == 1

@@ -9,6 +9,8 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +21,28 @@ ORIGINAL = "_metrics_core_original"
 
 _TIMEOUT_CLASSES = frozenset({"APITimeoutError", "TimeoutException", "TimeoutError"})
 _TIMEOUT_STATUS = frozenset({408, 504})
+
+
+_ACTIVE: ContextVar[Call | None] = ContextVar("metrics_core_instrumented_call", default=None)
+
+
+def active_call() -> Call | None:
+    """The ``instrument()``-ed call whose SDK request is running in this context, if any.
+
+    A GenAI span that ends meanwhile (the Anthropic SDK's own, openai-v2's, Traceloop's) is that
+    same call, which ``instrument()`` records from the SDK's full usage.
+    """
+    return _ACTIVE.get()
+
+
+@contextmanager
+def running(call: Call) -> Iterator[None]:
+    """Mark ``call`` as the one whose SDK request (or stream read) runs in this context."""
+    token = _ACTIVE.set(call)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
 
 
 def record(**kwargs: Any) -> None:
@@ -162,8 +186,14 @@ def _feed(on_item: Callable[[Any], bool], item: Any) -> bool:
 
 def watch_iter(inner: Iterator[Any], call: Call, on_item: Callable[[Any], bool]) -> Iterator[Any]:
     """Yield ``inner``'s items (those ``on_item`` keeps) and record the stream's outcome."""
+    items = iter(inner)
     try:
-        for item in inner:
+        while True:
+            with running(call):  # not across the yield: the app's code between items is not the call
+                try:
+                    item = next(items)
+                except StopIteration:
+                    break
             if _feed(on_item, item):
                 yield item
     except GeneratorExit:
@@ -180,8 +210,14 @@ def watch_iter(inner: Iterator[Any], call: Call, on_item: Callable[[Any], bool])
 
 async def awatch_iter(inner: AsyncIterator[Any], call: Call, on_item: Callable[[Any], bool]) -> AsyncIterator[Any]:
     """Async twin of :func:`watch_iter`."""
+    items = aiter(inner)
     try:
-        async for item in inner:
+        while True:
+            with running(call):
+                try:
+                    item = await anext(items)
+                except StopAsyncIteration:
+                    break
             if _feed(on_item, item):
                 yield item
     except GeneratorExit:
@@ -275,7 +311,8 @@ def patch_method(
             if call is None:
                 return await original(*args, **kwargs)
             try:
-                result = await original(*args, **kwargs)
+                with running(call):
+                    result = await original(*args, **kwargs)
             except BaseException as exc:
                 call.fail(exc)
                 raise
@@ -289,7 +326,8 @@ def patch_method(
             if call is None:
                 return original(*args, **kwargs)
             try:
-                result = original(*args, **kwargs)
+                with running(call):
+                    result = original(*args, **kwargs)
             except BaseException as exc:
                 call.fail(exc)
                 raise

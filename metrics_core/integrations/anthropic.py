@@ -19,6 +19,7 @@ from metrics_core.integrations._common import (
     dig,
     parsed,
     patch_method,
+    running,
     watch_sdk_stream,
 )
 
@@ -147,7 +148,8 @@ def _sync_request(request: Any, hooks: _Messages, kwargs: dict[str, Any]) -> Any
     def run() -> Any:
         call = hooks.new_call(kwargs.get("model"))
         try:
-            raw = request()
+            with running(call):
+                raw = request()
         except BaseException as exc:
             call.fail(exc)
             raise
@@ -160,7 +162,8 @@ def _async_request(request: Any, hooks: _Messages, kwargs: dict[str, Any]) -> An
     async def run() -> Any:
         call = hooks.new_call(kwargs.get("model"))
         try:
-            raw = await request
+            with running(call):
+                raw = await request
         except BaseException as exc:
             call.fail(exc)
             raise

@@ -2,8 +2,9 @@
 
 The mapping is :func:`metrics_core.integrations.genai_spans.map_span` (shared with the OTLP
 receiver); this module only copies an SDK span into a :class:`~genai_spans.SpanView`.
-Spans carry the provider's response id (``gen_ai.response.id``): a call that ``instrument()``
-or another span already recorded in this process is not recorded again (``recording.dedupe``).
+One provider response is one call: a span that ends inside an ``instrument()``-ed call is left
+to ``instrument()`` (which reads the SDK's full usage), and a span whose response id
+(``gen_ai.response.id``) was already recorded in this process is dropped (``recording.dedupe``).
 """
 
 from __future__ import annotations
@@ -38,8 +39,12 @@ class MetricsSpanProcessor(_Base):
         """Record ``span`` if it is a GenAI inference span; never raises."""
         try:
             mapped = span_to_record(span, tags=self.tags)
-            if mapped is not None:
-                record_mapped(mapped)
+            if mapped is None:
+                return
+            if _common.active_call() is not None:
+                dedupe.count_duplicate()  # instrument() records this call, from the SDK's full usage
+                return
+            record_mapped(mapped)
         except Exception:
             log.exception("could not record span %r", getattr(span, "name", span))
 

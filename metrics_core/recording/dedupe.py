@@ -90,6 +90,12 @@ def forget(keys: Iterable[tuple[str, str]]) -> None:
     _seen.forget(keys)
 
 
+def count_duplicate() -> None:
+    """Count a record dropped as a duplicate by its caller (a span inside an ``instrument()``-ed call)."""
+    with _seen.lock:
+        _seen.duplicates += 1
+
+
 def duplicates() -> int:
     """Records dropped as duplicates since the process started (or the last :func:`configure`)."""
     return _seen.duplicates
