@@ -92,14 +92,14 @@ async def export_traces(request: Request) -> Response:
             continue
         if len(items) > before:
             sources.append(mapped.source)
+    for source in sources:  # before the write, whose after-write hook stores the notes
+        usage_notes.note(source, genai_spans.never_reported(source))
     if items:
         try:
             await routes_record.commit(request, items, marks)
         except (DatabaseUnavailable, OperationalError, PoolTimeout) as exc:
             message = f"the metrics database is unavailable: {exc.__class__.__name__}"
             return error_response(request, 503, message, {"Retry-After": "5"})
-        for source in sources:
-            usage_notes.note(source, genai_spans.never_reported(source))
     message = "; ".join(list(reasons)[:MAX_MESSAGES])
     reply, media_type = otlp_decode.export_response(content_type, rejected=rejected, message=message)
     return Response(reply, 200, media_type=media_type)

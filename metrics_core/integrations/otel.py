@@ -61,10 +61,9 @@ def record_mapped(mapped: SpanRecord) -> None:
     the usage fields its source never sends (``recording.usage_notes``)."""
     kwargs = mapped.arguments()
     response_id = kwargs["response_id"]
-    duplicate = response_id is not None and dedupe.seen(kwargs["provider_name"], response_id)
+    if response_id is None or not dedupe.seen(kwargs["provider_name"], response_id):
+        usage_notes.note(mapped.source, never_reported(mapped.source))  # first: the write after it reports it
     _common.record(**kwargs)
-    if not duplicate:
-        usage_notes.note(mapped.source, never_reported(mapped.source))
 
 
 def span_to_record(span: Any, *, tags: dict[str, str] | None = None) -> SpanRecord | None:
