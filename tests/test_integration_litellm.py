@@ -186,3 +186,34 @@ def test_litellm_otel_callback_spans(monkeypatch):
     [limited_span] = [m for m in mapped if m.record["status"] == "rate_limited"]
     assert ok_span.source == "litellm" and ok_span.response_id == response.id
     assert limited_span.response_id is None  # LiteLLM's call id, not a provider response id
+
+
+def test_callback_and_otel_callback_are_one_call(tmp_path, monkeypatch):
+    """MetricsCallback and LiteLLM's own ``otel`` spans through MetricsSpanProcessor: one stored call."""
+    from integration_support import fresh_core_db, stored_requests
+    from litellm.integrations.opentelemetry import OpenTelemetry
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from metrics_core import recording
+    from metrics_core.integrations.otel import MetricsSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(MetricsSpanProcessor())
+    with fresh_core_db(tmp_path, monkeypatch) as engine:
+        monkeypatch.setattr(litellm, "callbacks", [OpenTelemetry(tracer_provider=provider), MetricsCallback()])
+
+        async def run():
+            await litellm.acompletion(model="anthropic/claude-sonnet-4-6", messages=HI, mock_response="Hi")
+            deadline = time.monotonic() + 10
+            while recording.stats()["duplicates"] < 1 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+
+        asyncio.run(run())
+        [row] = stored_requests(engine)
+        assert (row["provider"], row["model"], row["prompt_tokens"], row["completion_tokens"]) == (
+            "claude",
+            "claude-sonnet-4-6",
+            10,
+            20,
+        )
+        assert recording.stats()["duplicates"] == 1
