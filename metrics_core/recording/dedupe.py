@@ -6,9 +6,9 @@ the provider's response id to ``record_request(response_id=...)``; the first rec
 is kept, later ones within the window are dropped and counted (``recording.stats()``).
 
 The memory is this process's only (no database read on the hot path): at most ``MAX_ENTRIES``
-ids, each forgotten ``WINDOW_SECONDS`` after it was first seen. Two processes that record the
-same response (a service exporting OTLP to ``llm-metrics serve`` *and* recording it itself)
-are not deduplicated.
+ids (the oldest leave first); an id seen more than ``WINDOW_SECONDS`` ago no longer counts.
+Two processes that record the same response (a service exporting OTLP to ``llm-metrics serve``
+*and* recording it itself; two ``serve --workers``) are not deduplicated.
 """
 
 from __future__ import annotations
@@ -47,10 +47,9 @@ class Seen:
                 self.duplicates += 1
                 return True
             if first is not None:
-                del keys[key]
+                del keys[key]  # expired: noted again, as the newest
             keys[key] = now
-            horizon = now - self.window_seconds
-            while keys and (len(keys) > self.max_entries or next(iter(keys.values())) <= horizon):
+            if len(keys) > self.max_entries:  # expired keys are ignored on lookup and leave with the oldest
                 keys.popitem(last=False)
             return False
 
