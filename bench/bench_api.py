@@ -2,8 +2,10 @@
 
 Baseline, measured in the same run with the same client: GET /healthz (no token, no database), the
 ceiling of this client + uvicorn + FastAPI on this machine. Then single-call records and batches of
-50, 16 connections in flight. Three rounds of the three, interleaved, so that a burst of load from
-elsewhere on a shared machine hits baseline and measurement alike; the ratio is the rounds' median.
+50, 16 connections in flight; then ``POST /v1/traces`` (OTLP/HTTP protobuf) with the same 50 calls as
+GenAI spans (distinct response ids), as spans/s against the batch's calls/s. Three rounds of the four,
+interleaved, so that a burst of load from elsewhere on a shared machine hits baseline and measurement
+alike; each ratio is the rounds' median.
 Every 200 is counted; at the end the rows in the database must equal the calls acknowledged
 (nothing lost) and no request may have failed. SQLite always; PostgreSQL too when its binaries
 are installed (tests/pg_server.py).
@@ -12,6 +14,7 @@ are installed (tests/pg_server.py).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import socket
 import subprocess
@@ -47,8 +50,49 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _load(base: str, method: str, path: str, seconds: float, headers: dict, body=None) -> dict:
-    """Keep CONCURRENCY requests in flight for ``seconds``; latencies of every completed request."""
+def _otlp_bodies():
+    """A function returning a new OTLP protobuf export of BATCH GenAI spans (CALL's figures) each call,
+    with response ids never sent before (so the receiver's dedupe keeps them all)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.add(key="service.name").value.string_value = "bench"
+    scope_spans = resource_spans.scope_spans.add()
+    scope_spans.scope.name = "bench"
+    start = time.time_ns()
+    ids = []
+    for _ in range(BATCH):
+        span = scope_spans.spans.add(trace_id=os.urandom(16), span_id=os.urandom(8), name="chat claude-sonnet-4-5")
+        span.kind = Span.SPAN_KIND_CLIENT
+        span.start_time_unix_nano, span.end_time_unix_nano = start, start + 1_800_000_000
+        for key, value in (
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.provider.name", "anthropic"),
+            ("gen_ai.request.model", CALL["model"]),
+            ("http.route", CALL["endpoint"]),
+        ):
+            span.attributes.add(key=key).value.string_value = value
+        span.attributes.add(key="gen_ai.usage.input_tokens").value.int_value = CALL["prompt_tokens"]
+        span.attributes.add(key="gen_ai.usage.output_tokens").value.int_value = CALL["completion_tokens"]
+        ids.append(span.attributes.add(key="gen_ai.response.id").value)
+    numbers = itertools.count()
+
+    def body() -> bytes:
+        n = next(numbers)
+        for i, value in enumerate(ids):
+            value.string_value = f"msg_bench_{n}_{i}"
+        return request.SerializeToString()
+
+    return body
+
+
+async def _load(base: str, method: str, path: str, seconds: float, headers: dict, body=None, content=None) -> dict:
+    """Keep CONCURRENCY requests in flight for ``seconds``; latencies of every completed request.
+
+    ``body`` is sent as JSON; ``content``, a function, makes the raw body of each request.
+    """
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     stop_at = time.perf_counter() + seconds
@@ -58,7 +102,10 @@ async def _load(base: str, method: str, path: str, seconds: float, headers: dict
         async def worker():
             while time.perf_counter() < stop_at:
                 t0 = time.perf_counter()
-                r = await client.request(method, path, json=body)
+                if content is None:
+                    r = await client.request(method, path, json=body)
+                else:
+                    r = await client.request(method, path, content=content())
                 latencies.append(time.perf_counter() - t0)
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
 
@@ -118,12 +165,17 @@ def _measure(url: str, label: str) -> list[str]:
             time.sleep(0.1)
         auth = {"Authorization": f"Bearer {token}"}
         asyncio.run(_load(base, "GET", "/healthz", 1.0, {}))  # warm-up, not counted
-        runs: dict[str, list[dict]] = {"baseline": [], "single": [], "batch": []}
+        runs: dict[str, list[dict]] = {"baseline": [], "single": [], "batch": [], "otlp": []}
+        otlp_auth = {**auth, "Content-Type": "application/x-protobuf"}
+        otlp_body = _otlp_bodies()
         for _ in range(ROUNDS):  # interleaved, so a burst of load elsewhere hits all three alike
             runs["baseline"].append(asyncio.run(_load(base, "GET", "/healthz", BASELINE_SECONDS, {})))
             runs["single"].append(asyncio.run(_load(base, "POST", "/api/llm/record", SINGLE_SECONDS, auth, CALL)))
             runs["batch"].append(
                 asyncio.run(_load(base, "POST", "/api/llm/record", BATCH_SECONDS, auth, [CALL] * BATCH))
+            )
+            runs["otlp"].append(
+                asyncio.run(_load(base, "POST", "/v1/traces", BATCH_SECONDS, otlp_auth, content=otlp_body))
             )
     finally:
         server.terminate()
@@ -134,10 +186,13 @@ def _measure(url: str, label: str) -> list[str]:
         rows = conn.execute(select(func.count()).select_from(storage.requests)).scalar_one()
         rolled = conn.execute(select(func.coalesce(func.sum(storage.costs_daily.c.requests), 0))).scalar_one()
     engine.dispose()
-    base_line, single, batch = (_merge(runs[k]) for k in ("baseline", "single", "batch"))
+    base_line, single, batch, otlp = (_merge(runs[k]) for k in ("baseline", "single", "batch", "otlp"))
     ratios = sorted(s["rps"] / b["rps"] for s, b in zip(runs["single"], runs["baseline"], strict=True))
-    acknowledged = single["statuses"].get(200, 0) + batch["statuses"].get(200, 0) * BATCH
-    failed = sum(n for s in (single, batch) for code, n in s["statuses"].items() if code != 200)
+    otlp_ratios = sorted(o["rps"] / b["rps"] for o, b in zip(runs["otlp"], runs["batch"], strict=True))
+    acknowledged = (
+        single["statuses"].get(200, 0) + (batch["statuses"].get(200, 0) + otlp["statuses"].get(200, 0)) * BATCH
+    )
+    failed = sum(n for s in (single, batch, otlp) for code, n in s["statuses"].items() if code != 200)
     lost = acknowledged - rows
     ok = lost == 0 and failed == 0 and int(rolled) == rows
     lines = [
@@ -148,6 +203,10 @@ def _measure(url: str, label: str) -> list[str]:
         f"p50 {single['p50_ms']:.1f} ms, p99 {single['p99_ms']:.1f} ms",
         f"[{label}] POST /api/llm/record, {BATCH} calls: {batch['rps']:.0f} req/s = "
         f"{batch['rps'] * BATCH:.0f} calls/s, p50 {batch['p50_ms']:.1f} ms, p99 {batch['p99_ms']:.1f} ms",
+        f"[{label}] POST /v1/traces, {BATCH} GenAI spans (protobuf): {otlp['rps'] * BATCH:.0f} spans/s on one worker "
+        f"= {otlp_ratios[len(otlp_ratios) // 2]:.2f}x the {BATCH}-call record batch's calls/s (median of {ROUNDS} "
+        f"interleaved rounds; {otlp_ratios[0]:.2f}-{otlp_ratios[-1]:.2f}), p50 {otlp['p50_ms']:.1f} ms, "
+        f"p99 {otlp['p99_ms']:.1f} ms",
         f"[{label}] nothing lost: {acknowledged} calls acknowledged, {rows} rows stored, rollup counts {int(rolled)}, "
         f"{failed} failed requests -> {'OK' if ok else 'MISMATCH'}",
     ]

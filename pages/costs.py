@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import billing_panel, charts, data, filters, widgets
+from dashboard import billing_panel, charts, data, filters, sources_panel, widgets
 from dashboard.widgets import Kpi
 from metrics_core import formatting as fmt
 
@@ -56,6 +56,7 @@ if costs["unpriced_requests"]:
         "are shown as *unpriced* below and left out of the totals. Set a price with `llm-metrics price set` "
         "and apply it with `llm-metrics reprice`."
     )
+sources_panel.show(f)
 
 
 def money_table(rows: list[dict], keys: list[str]) -> pd.DataFrame:

@@ -9,6 +9,8 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from metrics_core import clock
@@ -20,6 +22,28 @@ ORIGINAL = "_metrics_core_original"
 
 _TIMEOUT_CLASSES = frozenset({"APITimeoutError", "TimeoutException", "TimeoutError"})
 _TIMEOUT_STATUS = frozenset({408, 504})
+
+
+_ACTIVE: ContextVar[Call | None] = ContextVar("metrics_core_instrumented_call", default=None)
+
+
+def active_call() -> Call | None:
+    """The ``instrument()``-ed call whose SDK request is running in this context, if any.
+
+    A GenAI span that ends meanwhile (the Anthropic SDK's own, openai-v2's, Traceloop's) is that
+    same call, which ``instrument()`` records from the SDK's full usage.
+    """
+    return _ACTIVE.get()
+
+
+@contextmanager
+def running(call: Call) -> Iterator[None]:
+    """Mark ``call`` as the one whose SDK request (or stream read) runs in this context."""
+    token = _ACTIVE.set(call)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
 
 
 def record(**kwargs: Any) -> None:
@@ -84,6 +108,7 @@ class Call:
         self.cache_write_tokens = 0
         self.reasoning_tokens = 0
         self.ttft: float | None = None
+        self.response_id: str | None = None  # the provider's id of the response: the dedupe key
         self.completed = False  # a stream has delivered its final event
         self.hide_usage_chunk = False  # openai: drop the usage-only chunk we asked for
         self.outcome: tuple[str, str | None] = ("success", None)
@@ -96,6 +121,11 @@ class Call:
         """Prefer the model the provider reports over the requested one."""
         if isinstance(model, str) and model:
             self.model = model
+
+    def set_response_id(self, response_id: Any) -> None:
+        """Keep the provider's response id (``chatcmpl-...``, ``resp_...``, ``msg_...``) once known."""
+        if isinstance(response_id, str) and response_id and self.response_id is None:
+            self.response_id = response_id
 
     def first_token(self) -> None:
         """Note the arrival of the first content chunk (once)."""
@@ -136,6 +166,7 @@ class Call:
             "cache_write_tokens": self.cache_write_tokens,
             "reasoning_tokens": self.reasoning_tokens,
             "time_to_first_token_seconds": self.ttft,
+            "response_id": self.response_id,
             "tags": self.tags,
             "timestamp": self.timestamp,
         }
@@ -156,8 +187,14 @@ def _feed(on_item: Callable[[Any], bool], item: Any) -> bool:
 
 def watch_iter(inner: Iterator[Any], call: Call, on_item: Callable[[Any], bool]) -> Iterator[Any]:
     """Yield ``inner``'s items (those ``on_item`` keeps) and record the stream's outcome."""
+    items = iter(inner)
     try:
-        for item in inner:
+        while True:
+            with running(call):  # not across the yield: the app's code between items is not the call
+                try:
+                    item = next(items)
+                except StopIteration:
+                    break
             if _feed(on_item, item):
                 yield item
     except GeneratorExit:
@@ -174,8 +211,14 @@ def watch_iter(inner: Iterator[Any], call: Call, on_item: Callable[[Any], bool])
 
 async def awatch_iter(inner: AsyncIterator[Any], call: Call, on_item: Callable[[Any], bool]) -> AsyncIterator[Any]:
     """Async twin of :func:`watch_iter`."""
+    items = aiter(inner)
     try:
-        async for item in inner:
+        while True:
+            with running(call):
+                try:
+                    item = await anext(items)
+                except StopAsyncIteration:
+                    break
             if _feed(on_item, item):
                 yield item
     except GeneratorExit:
@@ -269,7 +312,8 @@ def patch_method(
             if call is None:
                 return await original(*args, **kwargs)
             try:
-                result = await original(*args, **kwargs)
+                with running(call):
+                    result = await original(*args, **kwargs)
             except BaseException as exc:
                 call.fail(exc)
                 raise
@@ -283,7 +327,8 @@ def patch_method(
             if call is None:
                 return original(*args, **kwargs)
             try:
-                result = original(*args, **kwargs)
+                with running(call):
+                    result = original(*args, **kwargs)
             except BaseException as exc:
                 call.fail(exc)
                 raise

@@ -19,6 +19,7 @@ from metrics_core.integrations._common import (
     dig,
     parsed,
     patch_method,
+    running,
     watch_sdk_stream,
 )
 
@@ -61,6 +62,7 @@ class _Messages:
             watch_sdk_stream(body, call, lambda event: _event(call, event), is_async=self.is_async)
             return result
         call.set_model(dig(body, "model"))
+        call.set_response_id(dig(body, "id"))
         _usage(call, dig(body, "usage"))
         call.succeed()
         return result
@@ -99,6 +101,7 @@ def _event(call: Call, event: Any) -> bool:
     kind = dig(event, "type")
     if kind == "message_start":
         call.set_model(dig(event, "message", "model"))
+        call.set_response_id(dig(event, "message", "id"))
         _usage(call, dig(event, "message", "usage"))
     elif kind == "content_block_delta":
         call.first_token()
@@ -145,7 +148,8 @@ def _sync_request(request: Any, hooks: _Messages, kwargs: dict[str, Any]) -> Any
     def run() -> Any:
         call = hooks.new_call(kwargs.get("model"))
         try:
-            raw = request()
+            with running(call):
+                raw = request()
         except BaseException as exc:
             call.fail(exc)
             raise
@@ -158,7 +162,8 @@ def _async_request(request: Any, hooks: _Messages, kwargs: dict[str, Any]) -> An
     async def run() -> Any:
         call = hooks.new_call(kwargs.get("model"))
         try:
-            raw = await request
+            with running(call):
+                raw = await request
         except BaseException as exc:
             call.fail(exc)
             raise

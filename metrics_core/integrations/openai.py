@@ -81,6 +81,7 @@ class _Chat:
             watch_sdk_stream(body, call, lambda chunk: _chat_chunk(call, chunk), is_async=self.is_async)
             return result
         call.set_model(dig(body, "model"))
+        call.set_response_id(dig(body, "id"))
         _chat_usage(call, dig(body, "usage"))
         call.succeed()
         return result
@@ -100,6 +101,7 @@ def _chat_usage(call: Call, usage: Any) -> None:
 def _chat_chunk(call: Call, chunk: Any) -> bool:
     """Observe one ``ChatCompletionChunk``; False hides the usage chunk this module asked for."""
     call.set_model(dig(chunk, "model"))
+    call.set_response_id(dig(chunk, "id"))
     choices = dig(chunk, "choices") or []
     for choice in choices:
         delta = dig(choice, "delta")
@@ -142,6 +144,7 @@ class _Responses:
 def _response_usage(call: Call, response: Any) -> None:
     """Copy a ``Response``'s model and ``ResponseUsage`` into the call."""
     call.set_model(dig(response, "model"))
+    call.set_response_id(dig(response, "id"))
     usage = dig(response, "usage")
     if usage is None:
         return
@@ -159,6 +162,7 @@ def _response_event(call: Call, event: Any) -> bool:
         call.first_token()
     elif kind in {"response.created", "response.in_progress"}:
         call.set_model(dig(event, "response", "model"))
+        call.set_response_id(dig(event, "response", "id"))
     elif kind in {"response.completed", "response.incomplete", "response.failed"}:
         _response_usage(call, dig(event, "response"))
         call.completed = True

@@ -3,9 +3,11 @@
 ``record_request`` (validation in ``validate``), the writer thread with its retries, exit and fork
 hooks and after-write hooks (``writer``), one batch -> one transaction (``batch``), the provider
 registry (``registry``), the circuit breaker (``circuit_breaker``), redaction (``redact``),
-``track()`` (``tracking``), price overrides and repricing.
+``track()`` (``tracking``), price overrides and repricing, the response-id dedupe (``dedupe``) and
+the usage-completeness notes (``usage_notes``).
 """
 
+from . import usage_notes
 from .record import record_request
 from .tracking import Call, current_call, track
 from .validate import MAX_QUEUED_RECORD_BYTES, QUEUED_RECORD_BYTES, STATUSES
@@ -19,6 +21,8 @@ from .writer import (
     reset,
     stats,
 )
+
+add_after_write_hook(usage_notes.report)  # usage notes reach llm_recorder_faults after stored batches
 
 __all__ = [
     "MAX_QUEUED_RECORD_BYTES",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from . import validate
+from . import dedupe, validate
 from .validate import (
     ERROR_MARGIN,
     MAX_ENDPOINT,
@@ -17,6 +17,8 @@ from .validate import (
     whole_tokens,
 )
 from .writer import get_writer
+
+MAX_RESPONSE_ID = 200
 
 
 def record_request(
@@ -33,10 +35,12 @@ def record_request(
     cache_write_tokens: int = 0,
     reasoning_tokens: int = 0,
     time_to_first_token_seconds: float | None = None,
+    response_id: str | None = None,
     tags: dict[str, str] | None = None,
     timestamp: datetime | None = None,
     sync: bool | None = None,
     _into: list | None = None,
+    _marks: list | None = None,
 ) -> None:
     """Record one LLM call. Cheap: validates, queues, returns; a background thread writes it.
 
@@ -54,11 +58,16 @@ def record_request(
         cache_write_tokens: how many of ``prompt_tokens`` were written to the cache.
         reasoning_tokens: how many of ``completion_tokens`` were reasoning.
         time_to_first_token_seconds: for streams, the wait for the first token.
+        response_id: the provider's id of the response (OpenAI ``chatcmpl-...``, Anthropic
+            ``msg_...``): a second record with the same provider and id within
+            ``dedupe.WINDOW_SECONDS`` in this process is dropped (counted in ``stats()``).
         tags: labels such as ``{"project": "search", "user": "ana"}``.
         timestamp: when the call started (timezone-aware); default now.
         sync: True writes before returning; default from LLM_METRICS_SYNC.
         _into: internal (the HTTP API): append the validated record to this list instead of
             queueing it, so a whole batch is validated before any of it is written.
+        _marks: internal (the HTTP API): append the ``(provider, response_id)`` key noted for
+            deduplication, so it can be forgotten if the batch is not stored.
 
     Raises:
         ValueError: an argument is invalid; nothing is recorded. Storage faults never raise.
@@ -119,6 +128,16 @@ def record_request(
             timestamp.astimezone(UTC)
         except OverflowError:
             raise ValueError(f"timestamp must be representable in UTC, got {timestamp!r}") from None
+    if response_id is not None:
+        if response_id.__class__ is not str or not response_id or len(response_id) > MAX_RESPONSE_ID:
+            raise ValueError(
+                f"response_id must be a non-empty string of at most {MAX_RESPONSE_ID} characters or None, "
+                f"got {response_id!r}"
+            )
+        if dedupe.is_duplicate(provider_name, response_id):
+            return  # one provider response is one call
+        if _marks is not None:
+            _marks.append((provider_name, response_id))
     item = (
         provider_name,
         model,

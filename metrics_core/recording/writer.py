@@ -39,6 +39,7 @@ from ..clock import utc_now
 from ..config import settings
 from ..errors import DatabaseUnavailable
 from ..pricing import Pricer
+from . import dedupe, usage_notes
 from .batch import write_batch
 from .registry import ProviderCache
 
@@ -335,22 +336,28 @@ def refresh_caches() -> None:
 
 def stats() -> dict:
     """This process's writer counters: queued, dropped (and not yet stored in llm_recorder_faults), write
-    errors, last error."""
+    errors, last error, records dropped as duplicates of a response already recorded, and the usage notes
+    (sources that never send some usage fields, ``usage_notes``)."""
     writer = _writer
     if writer is None:
-        return {"queued": 0, "dropped": 0, "unreported_drops": 0, "write_errors": 0, "last_error": None}
-    return {
-        "queued": writer.pending(),
-        "dropped": writer.dropped,
-        "unreported_drops": writer.dropped_unreported,
-        "write_errors": writer.write_errors,
-        "last_error": writer.last_error,
-    }
+        counts = {"queued": 0, "dropped": 0, "unreported_drops": 0, "write_errors": 0, "last_error": None}
+    else:
+        counts = {
+            "queued": writer.pending(),
+            "dropped": writer.dropped,
+            "unreported_drops": writer.dropped_unreported,
+            "write_errors": writer.write_errors,
+            "last_error": writer.last_error,
+        }
+    return {**counts, "duplicates": dedupe.duplicates(), "usage_notes": usage_notes.notes()}
 
 
 def reset(flush_first: bool = True) -> None:
-    """Flush and forget the writer, so the next record reads the settings again (tests, reconfiguration)."""
+    """Flush and forget the writer, so the next record reads the settings again (tests, reconfiguration);
+    forget the response ids seen and the usage notes, too."""
     global _writer
+    dedupe.configure()
+    usage_notes.reset()
     with _writer_lock:
         writer, _writer = _writer, None
     if writer is not None:
