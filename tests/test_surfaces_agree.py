@@ -127,7 +127,9 @@ def test_facade_api_and_cli_agree_with_the_queries(dataset, clock, capsys):
         headers = {"Authorization": f"Bearer {token}"}
         costs = client.get(f"/api/llm/costs?days={DAYS}", headers=headers).json()
         usage = client.get(f"/api/llm/metrics?days={DAYS}", headers=headers).json()
+        availability = client.get(f"/api/llm/availability?days={DAYS}", headers=headers).json()
     assert from_json(costs, usage) == without(truth, "availability")
+    assert {a["provider"]: a["availability_pct"] for a in availability} == truth["availability"]
 
     assert {a["provider"]: a["availability_pct"] for a in LLMMetricsService.get_availability(DAYS)} == truth[
         "availability"

@@ -11,7 +11,7 @@ from .. import __version__, queries
 from ..queries import health_summary
 from ..service import jsonable
 from .deps import EngineDep, ReadToken
-from .schemas import ERRORS, CostsOut, HealthOut, MetricsOut, ProviderOut, TrendsOut
+from .schemas import ERRORS, AvailabilityOut, CostsOut, HealthOut, MetricsOut, ProviderOut, TrendsOut
 
 MAX_DAYS = 3660  # ten years: the longest window a GET accepts
 
@@ -78,3 +78,14 @@ def get_trends(engine: EngineDep, _token: ReadToken, days: Days = 30):
 )
 def get_health(engine: EngineDep, _token: ReadToken):
     return JSONResponse(jsonable(health_summary(engine)))
+
+
+@router.get(
+    "/api/llm/availability",
+    tags=["read"],
+    response_model=list[AvailabilityOut],
+    responses=ERRORS,
+    summary="Availability per provider: unavailable from a circuit's opening until a call succeeds again",
+)
+def get_availability(engine: EngineDep, _token: ReadToken, days: Days = 30):
+    return JSONResponse(jsonable(queries.availability(days, engine=engine).to_dict("records")))

@@ -97,7 +97,7 @@ class ProviderOut(Breakdown):
     successful_requests: int
     failed_requests: int
     avg_response_time_ms: float
-    total_cost_usd: float
+    total_cost_usd: float | None = Field(description="null when none of its calls could be priced")
 
 
 class UsageOut(Breakdown):
@@ -139,13 +139,20 @@ class TrendDay(Breakdown):
     failed_requests: int
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: float
+    cost_usd: float | None = Field(description="null on a day none of whose calls could be priced")
     hypothetical_cost_usd: float
 
 
 class TrendsOut(Breakdown):
     daily: list[TrendDay]
     by_provider: list[Breakdown]
+
+
+class AvailabilityOut(Breakdown):
+    provider: str
+    availability_pct: float = Field(description="share of the window the circuit was closed, up to now")
+    open_minutes: float = Field(description="time the circuit was not closed (open or half-open)")
+    openings: int = Field(description="outages that began in the window")
 
 
 class HealthOut(Breakdown):
