@@ -29,8 +29,11 @@ test: $(STAMP) ## run the whole test suite
 
 # The calendar step: the suite (SQLite, no browser) with the clock moved, subprocesses included, by
 # tests/timetravel (a .pth file in the venv starts time-machine when LLM_METRICS_TEST_NOW is set).
+# Two pytest-xdist workers (one per core: the runs are CPU-bound) keep the three runs to a few minutes.
 CALENDAR_INSTANTS ?= 2026-12-31T23:59:00Z 2027-01-01T00:05:00Z 2028-02-29T12:00:00Z
-CALENDAR_PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --deselect tests/test_dashboard_browser.py \
+CALENDAR_WORKERS ?= 2
+CALENDAR_PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n $(CALENDAR_WORKERS) \
+	--deselect tests/test_dashboard_browser.py \
 	-W "ignore:Module already imported so cannot be rewritten; time_machine:pytest.PytestAssertRewriteWarning"
 
 $(TIMETRAVEL): $(STAMP) tests/timetravel/llm_metrics_timetravel.py tests/timetravel/llm_metrics_timetravel.pth
