@@ -48,7 +48,7 @@ TEN_PLACES = Decimal("1e-10")
 
 def stored_costs() -> list:
     """Every ``llm_requests.cost_usd`` in the test's database (the one place that knows the schema)."""
-    from metrics_core import db
+    from metrics_core import storage as db
 
     with db.get_engine().connect() as conn:
         return list(conn.execute(select(db.requests.c.cost_usd)).scalars())
