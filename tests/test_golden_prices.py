@@ -10,7 +10,6 @@ it is a strict xfail, so it turns red the day genai-prices is fixed. See tests/g
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 from datetime import datetime
 from decimal import Decimal
@@ -71,10 +70,6 @@ def _params() -> list:
     return params
 
 
-def _accepts(*names: str) -> bool:
-    return set(names) <= inspect.signature(record_request).parameters.keys()
-
-
 @pytest.mark.sqlite_only  # reads the CSV only
 def test_cases_are_well_formed():
     rows = load_cases()
@@ -105,10 +100,6 @@ def test_golden_price(row):
         kwargs["service_tier"] = row["service_tier"]
     if row["usage_details"]:
         kwargs["usage_details"] = json.loads(row["usage_details"])
-    extra = [name for name in ("service_tier", "usage_details") if name in kwargs]
-    if extra and not _accepts(*extra):
-        pytest.skip("needs service_tier/usage_details")
-
     record_request(
         provider_name=row["provider_name"],
         model=row["model"],

@@ -249,7 +249,8 @@ def _show_price(args) -> int:
     if not args.provider:
         print("price show needs --provider (a genai-prices provider id or one of ours, e.g. claude)", file=sys.stderr)
         return 2
-    pricing_provider = settings().pricing_providers.get(args.provider, args.provider)
+    provider = args.provider.lower()  # provider names are case-insensitive
+    pricing_provider = settings().pricing_providers.get(provider, provider)
     now = datetime.now(UTC)
     probe = 1000  # below every long-context tier; scaled to a million below
     figures = {

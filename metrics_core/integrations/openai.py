@@ -5,6 +5,10 @@ Streams: when the app streams a chat completion without ``stream_options``, this
 chunk (empty ``choices``) from the app, which sees exactly the chunks it would have
 seen. Pass ``include_stream_usage=False`` to never touch requests (streams then record
 no tokens unless the app asks for usage itself).
+
+Besides the token counts: audio tokens (``prompt_tokens_details.audio_tokens``,
+``completion_tokens_details.audio_tokens``, cached audio in ``cached_tokens_details``) go to
+``usage_details``, and the ``service_tier`` the response names to ``service_tier``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from metrics_core.integrations._common import (
     is_unset,
     parsed,
     patch_method,
+    service_tier,
     watch_sdk_stream,
 )
 
@@ -81,6 +86,7 @@ class _Chat:
             watch_sdk_stream(body, call, lambda chunk: _chat_chunk(call, chunk), is_async=self.is_async)
             return result
         call.set_model(dig(body, "model"))
+        _tier(call, body)
         _chat_usage(call, dig(body, "usage"))
         call.succeed()
         return result
@@ -95,11 +101,29 @@ def _chat_usage(call: Call, usage: Any) -> None:
     call.cache_read_tokens = as_int(dig(usage, "prompt_tokens_details", "cached_tokens")) or 0
     call.cache_write_tokens = as_int(dig(usage, "prompt_tokens_details", "cache_write_tokens")) or 0
     call.reasoning_tokens = as_int(dig(usage, "completion_tokens_details", "reasoning_tokens")) or 0
+    _details(call, dig(usage, "prompt_tokens_details"), dig(usage, "completion_tokens_details"))
+
+
+def _details(call: Call, inputs: Any, outputs: Any) -> None:
+    """Audio (and cached audio) token counts of a usage's input/output details."""
+    call.usage_details = {
+        "input_audio_tokens": as_int(dig(inputs, "audio_tokens")) or 0,
+        "cache_audio_read_tokens": as_int(dig(inputs, "cached_tokens_details", "audio_tokens")) or 0,
+        "input_image_tokens": as_int(dig(inputs, "image_tokens")) or 0,
+        "output_audio_tokens": as_int(dig(outputs, "audio_tokens")) or 0,
+    }
+
+
+def _tier(call: Call, body: Any) -> None:
+    tier = service_tier(dig(body, "service_tier"))
+    if tier is not None:
+        call.service_tier = tier
 
 
 def _chat_chunk(call: Call, chunk: Any) -> bool:
     """Observe one ``ChatCompletionChunk``; False hides the usage chunk this module asked for."""
     call.set_model(dig(chunk, "model"))
+    _tier(call, chunk)
     choices = dig(chunk, "choices") or []
     for choice in choices:
         delta = dig(choice, "delta")
@@ -140,8 +164,9 @@ class _Responses:
 
 
 def _response_usage(call: Call, response: Any) -> None:
-    """Copy a ``Response``'s model and ``ResponseUsage`` into the call."""
+    """Copy a ``Response``'s model, service tier and ``ResponseUsage`` into the call."""
     call.set_model(dig(response, "model"))
+    _tier(call, response)
     usage = dig(response, "usage")
     if usage is None:
         return
@@ -150,6 +175,7 @@ def _response_usage(call: Call, response: Any) -> None:
     call.cache_read_tokens = as_int(dig(usage, "input_tokens_details", "cached_tokens")) or 0
     call.cache_write_tokens = as_int(dig(usage, "input_tokens_details", "cache_write_tokens")) or 0
     call.reasoning_tokens = as_int(dig(usage, "output_tokens_details", "reasoning_tokens")) or 0
+    _details(call, dig(usage, "input_tokens_details"), dig(usage, "output_tokens_details"))
 
 
 def _response_event(call: Call, event: Any) -> bool:
