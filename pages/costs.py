@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, filters, widgets
+from dashboard import charts, data, filters, pricing_panel, widgets
 from dashboard.widgets import Kpi
 from metrics_core import formatting as fmt
 
@@ -135,3 +135,5 @@ st.altair_chart(
     ),
     width="stretch",
 )
+
+pricing_panel.render(f)
