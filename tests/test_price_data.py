@@ -77,7 +77,7 @@ def server():
     body = json.dumps(DATA).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             payload = {"/data.json": body, "/broken.json": b'{"not": "a list"}'}.get(self.path)
             self.send_response(200 if payload else 404)
             self.send_header("Content-Type", "application/json")
@@ -201,3 +201,4 @@ def test_reprice_shows_progress(engine, capsys):
         call("mistral-large-latest", WHEN - timedelta(days=day))
     code, out, err = cli("reprice", capsys=capsys)
     assert code == 0 and "✓ Repriced 3 calls, 0 changed." in out
+    assert "repricing: 3 calls read" in err  # progress, on standard error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -78,13 +79,38 @@ def cmd_prices(engine, args) -> int:
     return 0
 
 
-def cmd_reprice(engine, args) -> int:
-    from tqdm import tqdm
+class _Progress:
+    """Progress on standard error: a tqdm bar on a terminal, else a line at most every 5 seconds
+    (cron logs) and one at the end."""
 
+    def __init__(self, what: str) -> None:
+        self.what, self.done, self.bar = what, 0, None
+        self.last = time.monotonic()
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc=what, unit="calls", file=sys.stderr)
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        elif time.monotonic() - self.last >= 5:
+            self.last = time.monotonic()
+            print(f"{self.what}: {self.done:,} calls so far", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        else:
+            print(f"{self.what}: {self.done:,} calls read", file=sys.stderr, flush=True)
+
+
+def cmd_reprice(engine, args) -> int:
     from ..recording import reprice
 
-    bar = tqdm(desc="repricing" if not args.dry_run else "checking", unit="calls", file=sys.stderr, disable=None)
-    result = reprice.reprice(engine, args.start, args.end, progress=bar.update, dry_run=args.dry_run)
+    bar = _Progress("checking" if args.dry_run else "repricing")
+    result = reprice.reprice(engine, args.start, args.end, progress=bar, dry_run=args.dry_run)
     bar.close()
     if args.dry_run:
         print(f"Dry run: {result['changed']} of {result['rows']} calls would change (nothing written).")
