@@ -231,20 +231,34 @@ class Pricer:
         if coefficients is None:
             return None
         limit = coefficients.limit
-        if not (rt or details) and (limit is None or (pt <= limit and ct <= limit)):
-            # the same expression as Linear.cost; zero terms are left out (same value)
+        if limit is None or (pt <= limit and ct <= limit):
+            # the same expression as Linear.cost, inline; zero terms are left out (same value)
             if cr or cw:
-                return (
+                total = (
                     coefficients.base
                     + (pt - cr - cw) * coefficients.uncached
                     + cr * coefficients.cache_read
                     + cw * coefficients.cache_write
                     + ct * coefficients.output
                 )
-            return coefficients.base + pt * coefficients.uncached + ct * coefficients.output
-        cost = coefficients.cost(pt, ct, cr, cw, rt, details)
-        if cost is not None:
-            return cost
+            else:
+                total = coefficients.base + pt * coefficients.uncached + ct * coefficients.output
+            if rt:
+                total += rt * coefficients.reasoning
+            if details:
+                known = coefficients.details
+                for key, value in details.items():
+                    coefficient = known.get(key, _UNSET)
+                    if coefficient is _UNSET:
+                        coefficient = coefficients.detail(key)
+                    if coefficient is None:
+                        break  # not linear: genai-prices itself, below
+                    if coefficient:
+                        total += value * coefficient
+                else:
+                    return total
+            else:
+                return total
         usage = TokenUsage(pt, ct, cr, cw, rt, tier, details)
         return catalog_price(pricing_provider, model, usage, datetime.fromisoformat(at))
 
