@@ -79,3 +79,29 @@ def test_request_log_shows_the_price_source(engine, calls):
         {"genai-prices:0.2.3", "local", "unpriced", *(s for s in table["price_source"] if s.startswith("override:"))}
     )
     assert len(table) == 7
+
+
+def test_csv_export_carries_provenance_tier_and_details(engine):
+    import csv
+    import io
+
+    from dashboard import data
+
+    record_request(
+        provider_name="openai",
+        model="gpt-5",
+        status="success",
+        prompt_tokens=1000,
+        completion_tokens=500,
+        service_tier="priority",
+        usage_details={"web_searches": 2},
+        sync=True,
+    )
+    [row] = list(csv.DictReader(io.StringIO(data.log_csv({}).decode())))
+    assert (row["price_source"], row["service_tier"], row["usage_details"]) == (
+        "genai-prices:0.2.3",
+        "priority",
+        '{"web_searches": 2}',
+    )
+    # gpt-5 priority: 1000 x $2.50 + 500 x $20 per million + 2 web searches x $10 per 1000
+    assert row["cost_usd"] == "0.0325"

@@ -8,6 +8,10 @@ gets ``service_tier`` (default, priority, flex, batch; NULL = not said, priced a
 so when repriced). ``llm_price_data`` holds genai-prices data files loaded with
 ``llm-metrics prices update``: every process of the database prices with the newest one.
 
+Provider names became case-insensitive (stored in lower case): a provider registered before with
+capitals is renamed to lower case, unless that name is taken (then it keeps its name and its calls;
+new calls go to the lower-case provider).
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-04
@@ -36,6 +40,15 @@ def upgrade() -> None:
         sa.Column("models", sa.Integer, nullable=False),
         sa.Column("data", sa.Text, nullable=False),
     )
+
+
+    providers = sa.table("llm_providers", sa.column("id", sa.Integer), sa.column("name", sa.String))
+    conn = op.get_bind()
+    names = {row.name: row.id for row in conn.execute(sa.select(providers.c.id, providers.c.name))}
+    for name, pid in sorted(names.items()):
+        if name != name.lower() and name.lower() not in names:
+            conn.execute(providers.update().where(providers.c.id == pid).values(name=name.lower()))
+            names[name.lower()] = pid
 
 
 def downgrade() -> None:
