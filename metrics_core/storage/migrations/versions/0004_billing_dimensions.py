@@ -41,7 +41,6 @@ def upgrade() -> None:
         sa.Column("data", sa.Text, nullable=False),
     )
 
-
     providers = sa.table("llm_providers", sa.column("id", sa.Integer), sa.column("name", sa.String))
     conn = op.get_bind()
     names = {row.name: row.id for row in conn.execute(sa.select(providers.c.id, providers.c.name))}
