@@ -251,3 +251,41 @@ def test_openai_responses_audio_streamed_or_not(engine):
     for row in rows:
         assert json.loads(row["usage_details"]) == {"input_audio_tokens": 8000, "output_audio_tokens": 400}
         assert (row["service_tier"], cost(row)) == ("default", Decimal("0.2912"))
+
+
+def test_openai_compatible_reasoning_priced_apart_and_provider_case(engine):
+    """Perplexity through the OpenAI SDK: 10,000 in, 5,000 out of which 3,000 reasoning on
+    sonar-deep-research = 10000*2 + 2000*8 + 3000*3 micro-dollars = $0.045. An OpenAI-compatible
+    local server instrumented as provider "Ollama" is the local, free ollama."""
+    body = {
+        **chat_completion("default"),
+        "model": "sonar-deep-research",
+        "usage": {
+            "prompt_tokens": 10000,
+            "completion_tokens": 5000,
+            "total_tokens": 15000,
+            "completion_tokens_details": {"reasoning_tokens": 3000},
+        },
+    }
+    body.pop("service_tier")
+    perplexity = m_openai.instrument(
+        openai.OpenAI(
+            api_key="pplx-test",
+            base_url="https://api.perplexity.ai",
+            http_client=serve(json.dumps(body).encode(), "application/json"),
+        ),
+        provider="perplexity",
+    )
+    local = m_openai.instrument(
+        openai.OpenAI(
+            api_key="none",
+            base_url="http://localhost:11434/v1",
+            http_client=serve(json.dumps({**body, "model": "llama3.1:8b"}).encode(), "application/json"),
+        ),
+        provider="Ollama",
+    )
+    perplexity.chat.completions.create(model="sonar-deep-research", messages=[{"role": "user", "content": "Why?"}])
+    local.chat.completions.create(model="llama3.1:8b", messages=[{"role": "user", "content": "Why?"}])
+    first, second = stored_requests(engine)
+    assert (first["provider"], first["reasoning_tokens"], cost(first)) == ("perplexity", 3000, Decimal("0.045"))
+    assert (second["provider"], second["price_source"], cost(second)) == ("ollama", "local", Decimal("0"))
