@@ -253,6 +253,43 @@ def test_openai_responses_audio_streamed_or_not(engine):
         assert (row["service_tier"], cost(row)) == ("default", Decimal("0.2912"))
 
 
+def test_openai_responses_web_search_calls(engine):
+    """gpt-5 with the web search tool: 1,000 in / 500 out at $1.25/$10 + 2 calls at $10 per 1000 =
+    $0.00625 + $0.02 = $0.02625."""
+    response = {
+        **realtime_response(),
+        "model": "gpt-5-2025-08-07",
+        "output": [
+            {
+                "type": "web_search_call",
+                "id": "ws_1",
+                "status": "completed",
+                "action": {"type": "search", "query": "a"},
+            },
+            {
+                "type": "web_search_call",
+                "id": "ws_2",
+                "status": "completed",
+                "action": {"type": "search", "query": "b"},
+            },
+            *realtime_response()["output"],
+        ],
+        "usage": {
+            "input_tokens": 1000,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 500,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 1500,
+        },
+    }
+    client = m_openai.instrument(
+        openai.OpenAI(api_key="sk-test", http_client=serve(json.dumps(response).encode(), "application/json"))
+    )
+    client.responses.create(model="gpt-5", input="News?", tools=[{"type": "web_search"}])
+    [row] = stored_requests(engine)
+    assert (json.loads(row["usage_details"]), cost(row)) == ({"web_searches": 2}, Decimal("0.02625"))
+
+
 def test_openai_compatible_reasoning_priced_apart_and_provider_case(engine):
     """Perplexity through the OpenAI SDK: 10,000 in, 5,000 out of which 3,000 reasoning on
     sonar-deep-research = 10000*2 + 2000*8 + 3000*3 micro-dollars = $0.045. An OpenAI-compatible

@@ -8,7 +8,8 @@ no tokens unless the app asks for usage itself).
 
 Besides the token counts: audio tokens (``prompt_tokens_details.audio_tokens``,
 ``completion_tokens_details.audio_tokens``, cached audio in ``cached_tokens_details``) go to
-``usage_details``, and the ``service_tier`` the response names to ``service_tier``.
+``usage_details``, as do a Response's web search calls (``web_searches``); the ``service_tier`` the
+response names goes to ``service_tier``.
 """
 
 from __future__ import annotations
@@ -176,6 +177,9 @@ def _response_usage(call: Call, response: Any) -> None:
     call.cache_write_tokens = as_int(dig(usage, "input_tokens_details", "cache_write_tokens")) or 0
     call.reasoning_tokens = as_int(dig(usage, "output_tokens_details", "reasoning_tokens")) or 0
     _details(call, dig(usage, "input_tokens_details"), dig(usage, "output_tokens_details"))
+    searches = sum(1 for item in dig(response, "output") or () if dig(item, "type") == "web_search_call")
+    if searches:
+        call.usage_details["web_searches"] = searches  # the web search tool is billed per call
 
 
 def _response_event(call: Call, event: Any) -> bool:
