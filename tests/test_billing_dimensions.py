@@ -68,6 +68,8 @@ def test_reasoning_priced_apart():
     row = record(**SONAR, reasoning_tokens=3_000)
     assert money(row["cost_usd"]) == Decimal("0.045")
     assert row["price_source"] == "genai-prices:0.2.3"
+    # a batch without tiers or details writes the base columns; the others take their defaults
+    assert (row["service_tier"], row["usage_details"], row["usage_known"]) == (None, None, True)
 
 
 def test_one_hour_cache_writes():

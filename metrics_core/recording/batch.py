@@ -77,8 +77,30 @@ COLUMNS = (
     "usage_details",
     "usage_known",
 )
-PG_COPY = "COPY llm_requests (" + ", ".join(f'"{c}"' for c in COLUMNS) + ") FROM STDIN"  # "timestamp" quoted
-SQLITE_INSERT = f"INSERT INTO llm_requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+#: the columns written for a batch in which no call has a service tier, usage details or unknown usage
+#: (the others then take their defaults: NULL, NULL, true); binding fewer columns is ~15% cheaper
+BASE_COLUMNS = COLUMNS[: COLUMNS.index("service_tier")]
+
+
+def _copy_sql(columns) -> str:
+    return "COPY llm_requests (" + ", ".join(f'"{c}"' for c in columns) + ") FROM STDIN"  # "timestamp" quoted
+
+
+def _insert_sql(columns) -> str:
+    return f"INSERT INTO llm_requests ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+PG_COPY, PG_COPY_BASE = _copy_sql(COLUMNS), _copy_sql(BASE_COLUMNS)
+SQLITE_INSERT, SQLITE_INSERT_BASE = _insert_sql(COLUMNS), _insert_sql(BASE_COLUMNS)
+_BASE = len(BASE_COLUMNS)
+
+
+def base_only(values: list[tuple]) -> bool:
+    """True when no row of ``values`` has a service tier, usage details or unknown usage."""
+    n = _BASE
+    return not any(v[n] is not None or v[n + 1] is not None or not v[n + 2] for v in values)
+
+
 _UTC = UTC
 _from_ts = datetime.fromtimestamp
 _tags_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode  # json.dumps(tags, same options)
@@ -111,20 +133,28 @@ def write_batch(
         sqlite = conn.dialect.name == "sqlite"
         values, groups, tag_groups = prepare(items, known, overrides_state["map"], pricer, cfg, sqlite)
         agg, all_ok = aggregate(groups, tag_groups)
+        base = base_only(values)
         if sqlite:
             cursor = conn.connection.driver_connection.cursor()
             try:
-                cursor.executemany(SQLITE_INSERT, values)
+                if base:
+                    cursor.executemany(SQLITE_INSERT_BASE, [v[:_BASE] for v in values])
+                else:
+                    cursor.executemany(SQLITE_INSERT, values)
             finally:
                 cursor.close()
         elif conn.dialect.driver == "psycopg":
             # COPY: the whole batch in one round trip, several times faster than an executemany
             with (
                 conn.connection.driver_connection.cursor() as cursor,
-                cursor.copy(PG_COPY) as copy,
+                cursor.copy(PG_COPY_BASE if base else PG_COPY) as copy,
             ):
-                for row in values:
-                    copy.write_row(row)
+                if base:
+                    for row in values:
+                        copy.write_row(row[:_BASE])
+                else:
+                    for row in values:
+                        copy.write_row(row)
         else:
             conn.execute(
                 storage.requests.insert(),
