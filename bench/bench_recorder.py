@@ -82,7 +82,7 @@ def caller_overhead(workdir: Path, n: int = 100_000) -> list[str]:
     ]
 
 
-def _items(n: int, tags: bool) -> list[tuple]:
+def _items(n: int, tags: bool, details: bool = False) -> list[tuple]:
     import random
 
     rnd = random.Random(1)
@@ -113,6 +113,9 @@ def _items(n: int, tags: bool) -> list[tuple]:
                 {"project": f"p{i % 5}", "user": f"u{i % 7}"} if tags else None,
                 None,
                 now + i * 1e-4,
+                ("priority" if i % 3 else None) if details else None,
+                {"web_searches": i % 3 + 1, "input_audio_tokens": 5} if details else None,
+                True,
             )
         )
     return items
@@ -126,11 +129,11 @@ def writer_throughput(workdir: Path, n: int = 50_000, rounds: int = 3) -> list[s
     from metrics_core import config, pricing, recording, storage
 
     lines = []
-    for tags in (False, True):
-        items = _items(n, tags)
+    for tags, details in ((False, False), (True, False), (True, True)):
+        items = _items(n, tags, details)
         best_writer = best_baseline = float("inf")
         for r in range(rounds):
-            url = f"sqlite:///{workdir / f'writer{int(tags)}-{r}.db'}"
+            url = f"sqlite:///{workdir / f'writer{int(tags)}{int(details)}-{r}.db'}"
             engine = storage.get_engine(url)
             writer = recording.Writer(url, queue_size=n, batch_size=5000, interval=1.0, sync=False)
             writer.queue.extend(items)
@@ -154,7 +157,7 @@ def writer_throughput(workdir: Path, n: int = 50_000, rounds: int = 3) -> list[s
                     )
                 }
             values, _, _ = batch.prepare(items, known, {}, pricing.Pricer(), config.settings(), True)
-            base_path = workdir / f"baseline{int(tags)}-{r}.db"
+            base_path = workdir / f"baseline{int(tags)}{int(details)}-{r}.db"
             storage.get_engine(f"sqlite:///{base_path}")
             storage.dispose_all()
             conn = sqlite3.connect(base_path, isolation_level=None)
@@ -166,6 +169,8 @@ def writer_throughput(workdir: Path, n: int = 50_000, rounds: int = 3) -> list[s
             best_baseline = min(best_baseline, time.perf_counter() - started)
             conn.close()
         what = "2 tags per row" if tags else "no tags"
+        if details:
+            what += ", service_tier and usage_details"
         lines.append(
             f"(b) writer, {what}: {n / best_writer:,.0f} rows/s sustained (raw rows + rollups + breakers, batches "
             f"of 5000); stdlib executemany of the same rows in one transaction: {n / best_baseline:,.0f} rows/s "

@@ -110,7 +110,7 @@ class Settings:
 def settings() -> Settings:
     """Read the settings from the environment (cheap; call it when you need them)."""
     extra_local = os.environ.get("LLM_METRICS_LOCAL_PROVIDERS", "")
-    local = DEFAULT_LOCAL_PROVIDERS | {n.strip() for n in extra_local.split(",") if n.strip()}
+    local = DEFAULT_LOCAL_PROVIDERS | {n.strip().lower() for n in extra_local.split(",") if n.strip()}
     return Settings(
         db_url=os.environ.get("LLM_METRICS_DB_URL") or DEFAULT_DB_URL,
         sync=os.environ.get("LLM_METRICS_SYNC", "").strip().lower() in {"1", "true", "yes", "on"},

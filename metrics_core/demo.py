@@ -157,6 +157,9 @@ def generate(days: int = 90, per_day: int = 300, seed: int = 42, *, now: datetim
                     tags,
                     ts,
                     0.0,
+                    None,
+                    None,
+                    True,
                 )
             )
     return items

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import billing_panel, charts, data, filters, sources_panel, widgets
+from dashboard import billing_panel, charts, data, filters, pricing_panel, sources_panel, widgets
 from dashboard.widgets import Kpi
 from metrics_core import formatting as fmt
 
@@ -136,4 +136,5 @@ st.altair_chart(
     ),
     width="stretch",
 )
+pricing_panel.render(f)
 billing_panel.show(f)

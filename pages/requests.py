@@ -85,6 +85,7 @@ picked = st.dataframe(
         "duration_ms",
         "ttft_ms",
         "cost_usd",
+        "price_source",
         "error_message",
         "tags",
         "endpoint",
@@ -100,6 +101,9 @@ picked = st.dataframe(
         "duration_ms": st.column_config.NumberColumn("Duration", format="%.0f ms"),
         "ttft_ms": st.column_config.NumberColumn("TTFT", format="%.0f ms"),
         "cost_usd": st.column_config.NumberColumn("Cost", format="$%.6f", help="— : no known price (unpriced)"),
+        "price_source": st.column_config.TextColumn(
+            "Priced by", help="genai-prices:<data version or date>, override:<id>, local or unpriced"
+        ),
         "error_message": st.column_config.TextColumn("Error", width="large"),
         "tags": "Tags",
         "endpoint": "Endpoint",

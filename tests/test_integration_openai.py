@@ -380,6 +380,6 @@ def test_end_to_end_into_sqlite(engine):
     assert (streamed["prompt_tokens"], streamed["completion_tokens"], streamed["cache_read_tokens"]) == (1320, 10, 1152)
     assert streamed["endpoint"] == "/v1/chat/completions" and json.loads(streamed["tags"]) == {"app": "e2e"}
     assert 0 < streamed["ttft_ms"] <= streamed["duration_ms"]
-    assert streamed["cost_usd"] > 0 and streamed["price_source"] == "genai-prices"
+    assert streamed["cost_usd"] > 0 and streamed["price_source"] == "genai-prices:0.2.3"
     assert (limited["model"], limited["status"], limited["prompt_tokens"]) == ("gpt-4o-mini", "rate_limited", 0)
     assert limited["error_message"].startswith("RateLimitError: Error code: 429")

@@ -54,7 +54,7 @@ def remote(provider, model, usage, when=NOV, override=None):
 )
 def test_catalog_prices(provider, model, usage, when, expected):
     price = remote(provider, model, usage, when)
-    assert price.source == "genai-prices"
+    assert price.source == "genai-prices:0.2.3"  # the bundled data of the pinned genai-prices
     assert price.cost_usd == expected
 
 

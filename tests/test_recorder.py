@@ -384,8 +384,8 @@ def test_a_bad_record_costs_only_itself(metrics_db):
     """A record the database refuses (too big for an SQLite integer) is isolated by halving the
     batch; its neighbours, including a provider registered in the same batch, are written."""
     writer = recording.get_writer()
-    good = ("acme", "m1", "success", None, 10, 1, 0, 0, 0, 0.1, None, None, None, None, time.time())
-    bad = ("acme", "m1", "success", None, 2**70, 1, 0, 0, 0, 0.1, None, None, None, None, time.time())
+    good = ("acme", "m1", "success", None, 10, 1, 0, 0, 0, 0.1, None, None, None, None, time.time(), None, None, True)
+    bad = ("acme", "m1", "success", None, 2**70, 1, 0, 0, 0, 0.1, None, None, None, None, time.time(), None, None, True)
     for item in [good] * 5 + [bad] + [good] * 6:
         writer.put(item)
     assert metrics_core.flush(20)

@@ -73,8 +73,8 @@ def test_numeric_types_from_numpy_and_decimal_are_accepted():
 
 
 @settings(max_examples=200, deadline=None)
-@given(tokens=st.one_of(st.integers(max_value=-1), st.floats(allow_nan=True), st.text(), st.none(), st.booleans()))
-def test_any_non_count_is_rejected(tokens):
+@given(tokens=st.one_of(st.integers(max_value=-1), st.floats(allow_nan=True), st.text(), st.booleans()))
+def test_any_non_count_is_rejected(tokens):  # None is allowed: usage not known (tests/test_billing_dimensions.py)
     with pytest.raises(ValueError, match="prompt_tokens"):
         record_request(**{**GOOD, "prompt_tokens": tokens})
 

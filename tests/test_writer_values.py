@@ -21,11 +21,22 @@ MODELS = [
     ("anthropic", "claude-sonnet-4-5"),  # long-context tier
     ("anthropic", "claude-haiku-4-5"),
     ("openai", "gpt-4o-mini"),
+    ("openai", "gpt-5"),  # service tiers (from 2026-10-12), web searches
+    ("openai", "gpt-realtime"),  # audio tokens
+    ("perplexity", "sonar-deep-research"),  # reasoning priced apart
     ("google", "gemini-2.5-pro"),  # tiers
     ("deepseek", "deepseek-chat"),  # off-peak hours (time-of-day prices)
     ("openai", "no-such-model"),
     (None, "whatever"),
 ]
+
+
+def _genai(pricing_provider, name, usage, at):
+    """genai-prices itself, None where it has no price."""
+    try:
+        return pricing.genai_price(pricing_provider, name, usage, at) if pricing_provider else None
+    except LookupError:
+        return None
 
 
 @settings(max_examples=300, deadline=None)
@@ -35,19 +46,36 @@ MODELS = [
     pt=st.integers(0, 400_000),
     ct=st.integers(0, 300_000),
     cache=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+    parts=st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.integers(0, 30)),
+    tier=st.sampled_from([None, None, "default", "priority", "flex", "batch"]),
 )
-def test_pricer_equals_catalog_price(model, minutes, pt, ct, cache):
+def test_pricer_equals_catalog_price(model, minutes, pt, ct, cache, parts, tier):
     pricing_provider, name = model
     at = datetime(2025, 1, 1) + timedelta(minutes=minutes, seconds=minutes % 60, microseconds=minutes % 999_983)
     cr = int(pt * cache[0] * 0.5)
     cw = int((pt - cr) * cache[1] * 0.5)
-    usage = pricing.TokenUsage(pt, ct, cr, cw, 0)
-    expected = pricing.catalog_price(pricing_provider, name, usage, at)
-    got = pricing.Pricer().catalog(pricing_provider, name, at.isoformat(" ", "microseconds"), pt, ct, cr, cw)
+    rt = int(ct * parts[0])
+    details = {
+        "cache_write_1h_tokens": int(cw * parts[1]),
+        "input_audio_tokens": int((pt - cr - cw) * parts[2]),
+        "web_searches": parts[3],
+    }
+    details = {k: v for k, v in details.items() if v} or None
+    usage = pricing.TokenUsage(pt, ct, cr, cw, rt, tier, details)
+    expected = _genai(pricing_provider, name, usage, at)
+    assert pricing.catalog_price(pricing_provider, name, usage, at) == expected
+    got = pricing.Pricer().catalog(
+        pricing_provider, name, at.isoformat(" ", "microseconds"), pt, ct, cr, cw, rt, tier, details
+    )
     warm = pricing.Pricer()
-    warm.catalog(pricing_provider, name, at.replace(second=0, microsecond=0).isoformat(" ", "microseconds"), 1, 1, 0, 0)
+    warm.catalog(
+        pricing_provider, name, at.replace(second=0, microsecond=0).isoformat(" ", "microseconds"), 1, 1, 0, 0, 0, tier
+    )
     assert got == expected
-    assert warm.catalog(pricing_provider, name, at.isoformat(" ", "microseconds"), pt, ct, cr, cw) == expected
+    assert (
+        warm.catalog(pricing_provider, name, at.isoformat(" ", "microseconds"), pt, ct, cr, cw, rt, tier, details)
+        == expected
+    )
 
 
 @settings(max_examples=2000, deadline=None)
@@ -59,7 +87,7 @@ def test_pricer_equals_catalog_price(model, minutes, pt, ct, cache):
     )
 )
 def test_call_time_text_equals_fromtimestamp(t0):
-    item = ("ollama", "m", "success", None, 0, 0, 0, 0, 0, None, None, None, None, None, t0)
+    item = ("ollama", "m", "success", None, 0, 0, 0, 0, 0, None, None, None, None, None, t0, None, None, True)
     values, _, _ = batch.prepare([item], {"ollama": (1, "local", None)}, {}, pricing.Pricer(), config.settings(), True)
     expected = datetime.fromtimestamp(t0, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     assert values[0][0] == expected
@@ -97,17 +125,44 @@ def _items(n: int, seed: int = 3) -> list[tuple]:
         t0 = base + rnd.random() * 2 * 86400
         ts = None if i % 4 else datetime.fromtimestamp(t0 - 7200, timezone(timedelta(hours=rnd.choice([-5, 9]))))
         status = rnd.choice(["success", "success", "failed", "timeout", "cancelled"])
-        items.append((name, model, status, "/x" if i % 2 else None, pt, ct, cr, cw, rt, dur, ttft, err, tags, ts, t0))
+        tier = rnd.choice([None, None, "default", "priority", "flex", "batch"])
+        details = None if rnd.random() < 0.6 else {"cache_write_1h_tokens": cw // 2, "web_searches": rnd.randint(1, 9)}
+        known = rnd.random() > 0.05
+        if not known:
+            pt = ct = cr = cw = rt = 0
+            details = None
+        items.append(
+            (
+                name,
+                model,
+                status,
+                "/x" if i % 2 else None,
+                pt,
+                ct,
+                cr,
+                cw,
+                rt,
+                dur,
+                ttft,
+                err,
+                tags,
+                ts,
+                t0,
+                tier,
+                details,
+                known,
+            )
+        )
     return items
 
 
 def _reference(items, known, overrides, cfg):
     """The rows and aggregates the straightforward path gives (what the writer did before)."""
     rows, tags = [], []
-    for name, model, status, endpoint, pt, ct, cr, cw, rt, dur, ttft, err, t, ts, t0 in items:
+    for name, model, status, endpoint, pt, ct, cr, cw, rt, dur, ttft, err, t, ts, t0, tier, details, ok in items:
         pid, ptype, pp = known[name]
         at = (ts or datetime.fromtimestamp(t0, UTC)).astimezone(UTC).replace(tzinfo=None)
-        usage = pricing.TokenUsage(pt, ct, cr, cw, rt)
+        usage = pricing.TokenUsage(pt, ct, cr, cw, rt, tier, details) if ok else None
         override = overrides.get((name, model)) or overrides.get(("*", model))
         price = pricing.price_call(
             provider_type=ptype, pricing_provider=pp, model=model, usage=usage, timestamp=at, override=override
@@ -133,6 +188,9 @@ def _reference(items, known, overrides, cfg):
                 "price_source": price.source,
                 "error_message": clean_error(err, cfg.error_max_chars),
                 "tags": json.dumps(t, sort_keys=True, ensure_ascii=False) if t else None,
+                "service_tier": tier,
+                "usage_details": json.dumps(details, sort_keys=True) if details else None,
+                "usage_known": ok,
             }
         )
         tags.append(t)
@@ -148,7 +206,7 @@ def test_prepared_rows_and_rollups_equal_the_straightforward_path(sqlite):
         "acme": (5, "remote", "acme"),
         "deepseek": (6, "remote", "deepseek"),
     }
-    overrides = {("acme", "m-over"): pricing.PriceOverride(Decimal("1.5"), Decimal("7"), Decimal("0.1"), None)}
+    overrides = {("acme", "m-over"): pricing.PriceOverride(Decimal("1.5"), Decimal("7"), Decimal("0.1"), None, 7)}
     cfg = config.settings()
     items = _items(3000)
     values, groups, tag_groups = batch.prepare(items, known, overrides, pricing.Pricer(), cfg, sqlite)

@@ -14,7 +14,12 @@ from .. import __version__, clock
 
 #: modules that add subcommands: each has ``register(subparsers) -> dict[command name, handler]``,
 #: a handler being ``handler(engine, args) -> exit code``
-COMMAND_MODULES: tuple[str, ...] = ("metrics_core.cli.budgets", "metrics_core.cli.serve", "metrics_core.cli.reconcile")
+COMMAND_MODULES: tuple[str, ...] = (
+    "metrics_core.cli.budgets",
+    "metrics_core.cli.serve",
+    "metrics_core.cli.reconcile",
+    "metrics_core.cli.prices",
+)
 
 EPILOG = "Database: --db URL, or $LLM_METRICS_DB_URL, or sqlite:///data/metrics.db (relative to the working directory)."
 
@@ -82,10 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=str, help="USD per million output tokens")
     p.add_argument("--cache-read", type=str, help="USD per million cache-read tokens (default: input price)")
     p.add_argument("--cache-write", type=str, help="USD per million cache-write tokens (default: input price)")
-
-    p = sub.add_parser("reprice", help="price stored calls again (after price data or overrides changed)")
-    p.add_argument("--start", type=_date, help="first day, YYYY-MM-DD (default: first day with data)")
-    p.add_argument("--end", type=_date, help="last day, YYYY-MM-DD (default: last day with data)")
 
     p = sub.add_parser("rebuild-rollups", help="recompute the daily rollups from raw rows")
     p.add_argument("--start", type=_date)
@@ -262,7 +263,8 @@ def _show_price(args) -> int:
     if not args.provider:
         print("price show needs --provider (a genai-prices provider id or one of ours, e.g. claude)", file=sys.stderr)
         return 2
-    pricing_provider = settings().pricing_providers.get(args.provider, args.provider)
+    provider = args.provider.lower()  # provider names are case-insensitive
+    pricing_provider = settings().pricing_providers.get(provider, provider)
     now = clock.now()
     probe = 1000  # below every long-context tier; scaled to a million below
     figures = {
@@ -287,21 +289,12 @@ def _show_price(args) -> int:
 
 
 def cmd_maintenance(engine, args) -> int:
-    from ..recording import reprice
     from ..storage import rollups
 
     bar = _progress(None, "rows", "rows")
-    if args.command == "reprice":
-        result = reprice.reprice(engine, args.start, args.end, progress=bar.update)
-        bar.close()
-        print(
-            f"✓ Repriced {result['rows']} calls, {result['changed']} changed. "
-            f"Total cost ${result['cost_before']:.6f} -> ${result['cost_after']:.6f}"
-        )
-    else:
-        n = rollups.rebuild(engine, args.start, args.end, progress=bar.update)
-        bar.close()
-        print(f"✓ Rebuilt the daily rollups from {n} calls")
+    n = rollups.rebuild(engine, args.start, args.end, progress=bar.update)
+    bar.close()
+    print(f"✓ Rebuilt the daily rollups from {n} calls")
     return 0
 
 

@@ -30,6 +30,8 @@ class RecordIn(BaseModel):
                 "duration_seconds": 1.8,
                 "endpoint": "/v1/messages",
                 "tags": {"project": "search"},
+                "service_tier": "default",
+                "usage_details": {"cache_write_1h_tokens": 0, "web_searches": 1},
             },
         },
     )
@@ -37,8 +39,8 @@ class RecordIn(BaseModel):
     provider_name: Annotated[str, Field(min_length=1, max_length=validate.MAX_NAME, strict=True)]
     model: Annotated[str, Field(min_length=1, max_length=validate.MAX_MODEL, strict=True)]
     status: Literal[validate.STATUSES]  # type: ignore[valid-type]
-    prompt_tokens: Tokens = 0
-    completion_tokens: Tokens = 0
+    prompt_tokens: Annotated[Tokens | None, Field(description="null: usage not known (stored unpriced)")] = 0
+    completion_tokens: Annotated[Tokens | None, Field(description="null: usage not known (stored unpriced)")] = 0
     cache_read_tokens: Tokens = 0
     cache_write_tokens: Tokens = 0
     reasoning_tokens: Tokens = 0
@@ -61,6 +63,18 @@ class RecordIn(BaseModel):
         AwareDatetime | None,
         Field(
             description="when the call started (ISO 8601 with a UTC offset, from 2000 to a day from now); default: now"
+        ),
+    ] = None
+    service_tier: Annotated[
+        Literal[validate.SERVICE_TIER_CHOICES] | None,  # type: ignore[valid-type]
+        Field(description="the tier that served the call ('auto' = default); null: not said"),
+    ] = None
+    usage_details: Annotated[
+        dict[str, Tokens] | None,
+        Field(
+            max_length=len(validate.USAGE_DETAIL_KEYS),
+            description="further billable quantities by genai-prices usage name: "
+            + ", ".join(validate.USAGE_DETAIL_KEYS),
         ),
     ] = None
 

@@ -53,6 +53,16 @@ def record(**kwargs: Any) -> None:
     record_request(**kwargs)
 
 
+#: service tiers as the SDKs report them -> ours (anything else is recorded as not said)
+_TIERS = {"default": "default", "standard": "default", "auto": "default", "priority": "priority"}
+_TIERS |= {"flex": "flex", "batch": "batch"}
+
+
+def service_tier(value: Any) -> str | None:
+    """Our service tier for the one a provider reports (``standard`` -> ``default``), None if unknown."""
+    return _TIERS.get(value.lower()) if isinstance(value, str) else None
+
+
 def classify(exc: BaseException) -> tuple[str, str]:
     """Return ``(status, error_message)`` for an exception raised by a call."""
     text = str(exc)
@@ -107,6 +117,8 @@ class Call:
         self.cache_read_tokens = 0
         self.cache_write_tokens = 0
         self.reasoning_tokens = 0
+        self.service_tier: str | None = None
+        self.usage_details: dict[str, int] = {}  # genai-prices usage names, as record_request takes them
         self.ttft: float | None = None
         self.response_id: str | None = None  # the provider's id of the response: the dedupe key
         self.completed = False  # a stream has delivered its final event
@@ -170,8 +182,22 @@ class Call:
             "tags": self.tags,
             "timestamp": self.timestamp,
         }
+        if self.service_tier is not None:
+            kwargs["service_tier"] = self.service_tier
+        details = {k: v for k, v in self.usage_details.items() if v}
+        if details:
+            kwargs["usage_details"] = details
         try:
-            record(**kwargs)
+            try:
+                record(**kwargs)
+            except ValueError:
+                if "service_tier" not in kwargs and "usage_details" not in kwargs:
+                    raise
+                # a response whose details do not add up: keep the call, priced on its main counts
+                log.warning("recording an LLM call to %s without its usage details", self.provider, exc_info=True)
+                kwargs.pop("service_tier", None)
+                kwargs.pop("usage_details", None)
+                record(**kwargs)
         except Exception:
             log.exception("could not record an LLM call to %s", self.provider)
 

@@ -2,7 +2,10 @@
 
 ``prompt_tokens`` counts every input token: ``input_tokens`` plus
 ``cache_creation_input_tokens`` (also ``cache_write_tokens``) plus
-``cache_read_input_tokens`` (also ``cache_read_tokens``).
+``cache_read_input_tokens`` (also ``cache_read_tokens``). One-hour cache writes
+(``cache_creation.ephemeral_1h_input_tokens``) go to ``usage_details["cache_write_1h_tokens"]``,
+web searches (``server_tool_use.web_search_requests``) to ``usage_details["web_searches"]``, and
+``usage.service_tier`` (``standard``, ``priority``, ``batch``) to ``service_tier``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from metrics_core.integrations._common import (
     parsed,
     patch_method,
     running,
+    service_tier,
     watch_sdk_stream,
 )
 
@@ -87,6 +91,11 @@ def _usage(call: Call, usage: Any) -> None:
 
     uncached = call.prompt_tokens - call.cache_read_tokens - call.cache_write_tokens
     uncached = pick("input_tokens", uncached)
+    one_hour = as_int(dig(usage, "cache_creation", "ephemeral_1h_input_tokens"))
+    five_minutes = as_int(dig(usage, "cache_creation", "ephemeral_5m_input_tokens"))
+    if one_hour is not None or five_minutes is not None:
+        call.usage_details["cache_write_1h_tokens"] = one_hour or 0
+        call.cache_write_tokens = (one_hour or 0) + (five_minutes or 0)
     call.cache_write_tokens = pick("cache_creation_input_tokens", call.cache_write_tokens)
     call.cache_read_tokens = pick("cache_read_input_tokens", call.cache_read_tokens)
     call.prompt_tokens = uncached + call.cache_write_tokens + call.cache_read_tokens
@@ -94,6 +103,12 @@ def _usage(call: Call, usage: Any) -> None:
     thinking = as_int(dig(usage, "output_tokens_details", "thinking_tokens"))
     if thinking is not None:
         call.reasoning_tokens = thinking
+    searches = as_int(dig(usage, "server_tool_use", "web_search_requests"))
+    if searches is not None:
+        call.usage_details["web_searches"] = searches
+    tier = service_tier(dig(usage, "service_tier"))
+    if tier is not None:
+        call.service_tier = tier
 
 
 def _event(call: Call, event: Any) -> bool:

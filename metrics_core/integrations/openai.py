@@ -5,6 +5,11 @@ Streams: when the app streams a chat completion without ``stream_options``, this
 chunk (empty ``choices``) from the app, which sees exactly the chunks it would have
 seen. Pass ``include_stream_usage=False`` to never touch requests (streams then record
 no tokens unless the app asks for usage itself).
+
+Besides the token counts: audio tokens (``prompt_tokens_details.audio_tokens``,
+``completion_tokens_details.audio_tokens``, cached audio in ``cached_tokens_details``) go to
+``usage_details``, as do a Response's web search calls (``web_searches``); the ``service_tier`` the
+response names goes to ``service_tier``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from metrics_core.integrations._common import (
     is_unset,
     parsed,
     patch_method,
+    service_tier,
     watch_sdk_stream,
 )
 
@@ -82,6 +88,7 @@ class _Chat:
             return result
         call.set_model(dig(body, "model"))
         call.set_response_id(dig(body, "id"))
+        _tier(call, body)
         _chat_usage(call, dig(body, "usage"))
         call.succeed()
         return result
@@ -96,12 +103,30 @@ def _chat_usage(call: Call, usage: Any) -> None:
     call.cache_read_tokens = as_int(dig(usage, "prompt_tokens_details", "cached_tokens")) or 0
     call.cache_write_tokens = as_int(dig(usage, "prompt_tokens_details", "cache_write_tokens")) or 0
     call.reasoning_tokens = as_int(dig(usage, "completion_tokens_details", "reasoning_tokens")) or 0
+    _details(call, dig(usage, "prompt_tokens_details"), dig(usage, "completion_tokens_details"))
+
+
+def _details(call: Call, inputs: Any, outputs: Any) -> None:
+    """Audio (and cached audio) token counts of a usage's input/output details."""
+    call.usage_details = {
+        "input_audio_tokens": as_int(dig(inputs, "audio_tokens")) or 0,
+        "cache_audio_read_tokens": as_int(dig(inputs, "cached_tokens_details", "audio_tokens")) or 0,
+        "input_image_tokens": as_int(dig(inputs, "image_tokens")) or 0,
+        "output_audio_tokens": as_int(dig(outputs, "audio_tokens")) or 0,
+    }
+
+
+def _tier(call: Call, body: Any) -> None:
+    tier = service_tier(dig(body, "service_tier"))
+    if tier is not None:
+        call.service_tier = tier
 
 
 def _chat_chunk(call: Call, chunk: Any) -> bool:
     """Observe one ``ChatCompletionChunk``; False hides the usage chunk this module asked for."""
     call.set_model(dig(chunk, "model"))
     call.set_response_id(dig(chunk, "id"))
+    _tier(call, chunk)
     choices = dig(chunk, "choices") or []
     for choice in choices:
         delta = dig(choice, "delta")
@@ -142,9 +167,10 @@ class _Responses:
 
 
 def _response_usage(call: Call, response: Any) -> None:
-    """Copy a ``Response``'s model and ``ResponseUsage`` into the call."""
+    """Copy a ``Response``'s model, service tier and ``ResponseUsage`` into the call."""
     call.set_model(dig(response, "model"))
     call.set_response_id(dig(response, "id"))
+    _tier(call, response)
     usage = dig(response, "usage")
     if usage is None:
         return
@@ -153,6 +179,10 @@ def _response_usage(call: Call, response: Any) -> None:
     call.cache_read_tokens = as_int(dig(usage, "input_tokens_details", "cached_tokens")) or 0
     call.cache_write_tokens = as_int(dig(usage, "input_tokens_details", "cache_write_tokens")) or 0
     call.reasoning_tokens = as_int(dig(usage, "output_tokens_details", "reasoning_tokens")) or 0
+    _details(call, dig(usage, "input_tokens_details"), dig(usage, "output_tokens_details"))
+    searches = sum(1 for item in dig(response, "output") or () if dig(item, "type") == "web_search_call")
+    if searches:
+        call.usage_details["web_searches"] = searches  # the web search tool is billed per call
 
 
 def _response_event(call: Call, event: Any) -> bool:

@@ -68,7 +68,7 @@ class Budget:
         if self.scope == "all":
             return True
         if self.scope == "provider":
-            return provider == self.scope_value
+            return provider is not None and provider.lower() == self.scope_value.lower()
         if self.scope == "model":
             return model == self.scope_value
         return bool(tags) and tags.get(self.scope_key) == self.scope_value
@@ -115,6 +115,8 @@ def parse_scope(text: str | None) -> tuple[str, str | None, str | None]:
         if not eq or not key.strip() or not value.strip():
             raise ValueError(f"a tag scope is tag:KEY=VALUE, e.g. tag:project=search; got {text!r}")
         return "tag", key.strip(), value.strip()
+    if kind == "provider":
+        return kind, None, rest.lower()  # provider names are case-insensitive
     return kind, None, rest
 
 

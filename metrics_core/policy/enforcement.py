@@ -54,6 +54,8 @@ def check_budget(
         BudgetExceeded: naming the budget, its spend and its limit.
     """
     engine = read_engine(engine)
+    if provider is not None:
+        provider = provider.lower()  # provider names are case-insensitive
     if provider is not None and provider in _local_providers(engine):
         return
     today = clock.naive_utc(now).date()

@@ -17,6 +17,8 @@ from .enforcement import blocked_providers
 def _provider_id(conn, provider: int | str) -> int:
     p = storage.providers
     col = p.c.id if isinstance(provider, int) and not isinstance(provider, bool) else p.c.name
+    if isinstance(provider, str):
+        provider = provider.lower()  # provider names are case-insensitive
     pid = conn.execute(select(p.c.id).where(col == provider)).scalar()
     if pid is None:
         names = ", ".join(conn.execute(select(p.c.name).order_by(p.c.priority)).scalars())

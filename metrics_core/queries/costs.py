@@ -3,6 +3,7 @@ and tag. Money is Decimal; a group none of whose calls could be priced has cost 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
@@ -172,3 +173,43 @@ def cost_frame(
 def local_share(local_requests: int, total_requests: int) -> Decimal | None:
     """Percent of calls served by local providers (which cost nothing); None without calls."""
     return Decimal(local_requests) * HUNDRED / total_requests if total_requests else None
+
+
+def price_sources(
+    days: int | None = None,
+    *,
+    window: Window | None = None,
+    providers: list[str] | None = None,
+    models: list[str] | None = None,
+    engine=None,
+) -> list[dict]:
+    """How many calls of the window each price source priced, and their cost (most calls first).
+
+    A source is ``genai-prices:<data version or date>``, ``override:<id>``, ``local`` or
+    ``unpriced`` (cost None). Read from the raw rows of the window (the rollups do not keep it).
+    """
+    window = window_of(days, window, 30)
+    engine = read_engine(engine)
+    r, p = storage.requests, storage.providers
+    lo, hi = datetime(*window.start.timetuple()[:3]), datetime(*window.end.timetuple()[:3]) + timedelta(days=1)
+    conds = [r.c.timestamp >= lo, r.c.timestamp < hi]
+    if providers:
+        conds.append(r.c.provider_id.in_(select(p.c.id).where(p.c.name.in_(providers))))
+    if models:
+        conds.append(r.c.model.in_(models))
+    source = func.coalesce(r.c.price_source, "unpriced")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(source.label("source"), func.count().label("calls"), func.sum(r.c.cost_usd).label("cost"))
+            .where(and_(*conds))
+            .group_by(source)
+        ).all()
+    out = [
+        {
+            "price_source": row.source,
+            "calls": int(row.calls),
+            "cost_usd": None if row.cost is None else Decimal(row.cost),
+        }
+        for row in rows
+    ]
+    return sorted(out, key=lambda d: (-d["calls"], d["price_source"]))

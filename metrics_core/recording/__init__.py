@@ -3,8 +3,8 @@
 ``record_request`` (validation in ``validate``), the writer thread with its retries, exit and fork
 hooks and after-write hooks (``writer``), one batch -> one transaction (``batch``), the provider
 registry (``registry``), the circuit breaker (``circuit_breaker``), redaction (``redact``),
-``track()`` (``tracking``), price overrides and repricing, the response-id dedupe (``dedupe``) and
-the usage-completeness notes (``usage_notes``).
+``track()`` (``tracking``), price overrides, stored price data (``price_data``) and repricing, the
+response-id dedupe (``dedupe``) and the usage-completeness notes (``usage_notes``).
 """
 
 from . import usage_notes

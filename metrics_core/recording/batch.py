@@ -23,9 +23,9 @@ from .. import storage
 from ..clock import utc_now
 from ..config import settings
 from ..money import ZERO
-from ..pricing import SOURCE_GENAI, SOURCE_LOCAL, SOURCE_OVERRIDE, SOURCE_UNPRICED, Pricer, TokenUsage
+from ..pricing import SOURCE_LOCAL, SOURCE_UNPRICED, Pricer, TokenUsage, genai_source
 from ..storage import latency_buckets, rollups
-from . import circuit_breaker
+from . import circuit_breaker, price_data
 from .redact import clean_error
 from .registry import OVERRIDES_TTL, ProviderCache, load_overrides
 
@@ -44,7 +44,7 @@ def _without_nul(items: list[tuple]) -> list[tuple]:
     """PostgreSQL text cannot hold NUL characters: replace them (U+FFFD) rather than lose the batch."""
     out = []
     for it in items:
-        name, model, _status, endpoint, *_counts, err, tags, _ts, _t0 = it
+        name, model, endpoint, err, tags = it[0], it[1], it[3], it[11], it[12]
         texts = [name, model, endpoint, err]
         if tags:
             texts += [*tags.keys(), *tags.values()]
@@ -54,10 +54,53 @@ def _without_nul(items: list[tuple]) -> list[tuple]:
     return out
 
 
-#: llm_requests columns (the table's own order, ``id`` aside): the order ``prepare`` builds each row's values in
-COLUMNS = tuple(c.name for c in storage.requests.columns if c.name != "id")
-PG_COPY = "COPY llm_requests (" + ", ".join(f'"{c}"' for c in COLUMNS) + ") FROM STDIN"  # "timestamp" quoted
-SQLITE_INSERT = f"INSERT INTO llm_requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+#: llm_requests columns, in the order write_batch builds each row's values
+COLUMNS = (
+    "timestamp",
+    "provider_id",
+    "model",
+    "status",
+    "endpoint",
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "duration_ms",
+    "ttft_ms",
+    "cost_usd",
+    "reference_cost_usd",
+    "price_source",
+    "error_message",
+    "tags",
+    "service_tier",
+    "usage_details",
+    "usage_known",
+)
+#: the columns written for a batch in which no call has a service tier, usage details or unknown usage
+#: (the others then take their defaults: NULL, NULL, true); binding fewer columns is ~15% cheaper
+BASE_COLUMNS = COLUMNS[: COLUMNS.index("service_tier")]
+
+
+def _copy_sql(columns) -> str:
+    return "COPY llm_requests (" + ", ".join(f'"{c}"' for c in columns) + ") FROM STDIN"  # "timestamp" quoted
+
+
+def _insert_sql(columns) -> str:
+    return f"INSERT INTO llm_requests ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+PG_COPY, PG_COPY_BASE = _copy_sql(COLUMNS), _copy_sql(BASE_COLUMNS)
+SQLITE_INSERT, SQLITE_INSERT_BASE = _insert_sql(COLUMNS), _insert_sql(BASE_COLUMNS)
+_BASE = len(BASE_COLUMNS)
+
+
+def base_only(values: list[tuple]) -> bool:
+    """True when no row of ``values`` has a service tier, usage details or unknown usage."""
+    n = _BASE
+    return not any(v[n] is not None or v[n + 1] is not None or not v[n + 2] for v in values)
+
+
 _UTC = UTC
 _from_ts = datetime.fromtimestamp
 _tags_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode  # json.dumps(tags, same options)
@@ -83,25 +126,35 @@ def write_batch(
             # price overrides and provider types (local/remote) changed elsewhere apply within the TTL
             overrides_state["map"] = load_overrides(conn)
             overrides_state["loaded_at"] = time.monotonic()
+            price_data.activate(conn)  # price data stored by `llm-metrics prices update`
             providers.by_name.clear()
+        pricer.refresh()
         known = providers.resolve(conn, {it[0] for it in items}, now)
         sqlite = conn.dialect.name == "sqlite"
         values, groups, tag_groups = prepare(items, known, overrides_state["map"], pricer, cfg, sqlite)
         agg, all_ok = aggregate(groups, tag_groups)
+        base = base_only(values)
         if sqlite:
             cursor = conn.connection.driver_connection.cursor()
             try:
-                cursor.executemany(SQLITE_INSERT, values)
+                if base:
+                    cursor.executemany(SQLITE_INSERT_BASE, [v[:_BASE] for v in values])
+                else:
+                    cursor.executemany(SQLITE_INSERT, values)
             finally:
                 cursor.close()
         elif conn.dialect.driver == "psycopg":
             # COPY: the whole batch in one round trip, several times faster than an executemany
             with (
                 conn.connection.driver_connection.cursor() as cursor,
-                cursor.copy(PG_COPY) as copy,
+                cursor.copy(PG_COPY_BASE if base else PG_COPY) as copy,
             ):
-                for row in values:
-                    copy.write_row(row)
+                if base:
+                    for row in values:
+                        copy.write_row(row[:_BASE])
+                else:
+                    for row in values:
+                        copy.write_row(row)
         else:
             conn.execute(
                 storage.requests.insert(),
@@ -118,13 +171,34 @@ def write_batch(
 def prepare(items, known, overrides, pricer: Pricer, cfg, sqlite: bool):
     """Each item's llm_requests values, and its rollup inputs grouped by (day, provider, model [, tags])."""
     catalog = pricer.catalog
+    source_genai = genai_source()
+    details_text: dict[tuple, str] = {}  # usage_details items -> their JSON
     ref_provider, ref_model, max_chars = cfg.reference_provider, cfg.reference_model, cfg.error_max_chars
     values = []
     groups: dict[tuple, tuple[list, list]] = {}  # (day, provider id, model) -> (measure inputs, timestamps)
     tag_groups: dict[tuple, list] = {}  # (day, provider id, model, tags json) -> measure inputs
     tags_text: dict[tuple, str] = {}  # tags items -> their JSON
     seconds: dict[int, str] = {}  # whole epoch second -> "YYYY-MM-DD HH:MM:SS"
-    for name, model, status, endpoint, pt, ct, cr, cw, rt, dur, ttft, err, tags, ts, t0 in items:
+    for (
+        name,
+        model,
+        status,
+        endpoint,
+        pt,
+        ct,
+        cr,
+        cw,
+        rt,
+        dur,
+        ttft,
+        err,
+        tags,
+        ts,
+        t0,
+        tier,
+        details,
+        usage_known,
+    ) in items:
         pid, provider_type, pricing_provider = known[name]
         if ts is None and t0 >= 0:
             # what datetime.fromtimestamp(t0, UTC) gives, to the microsecond (its own half-even rounding)
@@ -140,14 +214,21 @@ def prepare(items, known, overrides, pricer: Pricer, cfg, sqlite: bool):
             at = (_from_ts(t0, _UTC) if ts is None else ts.astimezone(_UTC)).isoformat(" ", "microseconds")[:26]
         if provider_type == "local":
             cost, source = ZERO, SOURCE_LOCAL
+        elif not usage_known:
+            cost, source = None, SOURCE_UNPRICED
         else:
-            override = (overrides.get((name, model)) or overrides.get(("*", model))) if overrides else None
+            override = (overrides.get((name.lower(), model)) or overrides.get(("*", model))) if overrides else None
             if override is not None:
-                cost, source = override.cost(TokenUsage(pt, ct, cr, cw, rt)), SOURCE_OVERRIDE
+                cost, source = override.cost(TokenUsage(pt, ct, cr, cw, rt)), override.source
             else:
-                cost = catalog(pricing_provider, model, at, pt, ct, cr, cw, rt)
-                source = SOURCE_UNPRICED if cost is None else SOURCE_GENAI
-        ref = catalog(ref_provider, ref_model, at, pt, ct, cr, cw, rt)
+                cost = catalog(pricing_provider, model, at, pt, ct, cr, cw, rt, tier, details)
+                source = SOURCE_UNPRICED if cost is None else source_genai
+        ref = catalog(ref_provider, ref_model, at, pt, ct, cr, cw, rt, None, details) if usage_known else None
+        if details is not None:
+            details_items = tuple(details.items())
+            details = details_text.get(details_items)
+            if details is None:
+                details = details_text[details_items] = _tags_json(dict(details_items))
         if dur is not None:
             dur = dur * 1000.0
         if ttft is not None:
@@ -194,11 +275,35 @@ def prepare(items, known, overrides, pricer: Pricer, cfg, sqlite: bool):
                     source,
                     err,
                     tags,
+                    tier,
+                    details,
+                    usage_known,
                 )
             )
         else:
             values.append(
-                (at, pid, model, status, endpoint, pt, ct, cr, cw, rt, dur, ttft, cost, ref, source, err, tags)
+                (
+                    at,
+                    pid,
+                    model,
+                    status,
+                    endpoint,
+                    pt,
+                    ct,
+                    cr,
+                    cw,
+                    rt,
+                    dur,
+                    ttft,
+                    cost,
+                    ref,
+                    source,
+                    err,
+                    tags,
+                    tier,
+                    details,
+                    usage_known,
+                )
             )
     return values, groups, tag_groups
 

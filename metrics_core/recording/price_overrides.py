@@ -16,6 +16,12 @@ from ..clock import utc_now
 from .writer import refresh_caches
 
 
+def _provider(provider) -> str:
+    if not isinstance(provider, str) or not provider.strip():
+        raise ValueError(f"provider must be a provider name or '*', got {provider!r}")
+    return provider.strip().lower()  # provider names are case-insensitive
+
+
 def _price(field: str, value) -> Decimal | None:
     if value is None:
         return None
@@ -50,6 +56,7 @@ def set_override(
     """
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"model must be a non-empty string, got {model!r}")
+    provider = _provider(provider)
     values = dict(
         provider_name=provider,
         model=model,
@@ -81,6 +88,7 @@ def list_overrides(engine=None) -> list[dict]:
 def delete_override(*, model: str, provider: str = "*", engine=None) -> bool:
     """Remove a custom price; True if there was one."""
     engine = engine if engine is not None else storage.get_engine()
+    provider = _provider(provider)
     o = storage.price_overrides
     with engine.begin() as conn:
         n = conn.execute(delete(o).where(o.c.provider_name == provider, o.c.model == model)).rowcount

@@ -26,8 +26,8 @@ def record_request(
     provider_name: str,
     model: str,
     status: str,
-    prompt_tokens: int = 0,
-    completion_tokens: int = 0,
+    prompt_tokens: int | None = 0,
+    completion_tokens: int | None = 0,
     duration_seconds: float | None = None,
     endpoint: str | None = None,
     error_message: str | None = None,
@@ -39,18 +39,22 @@ def record_request(
     tags: dict[str, str] | None = None,
     timestamp: datetime | None = None,
     sync: bool | None = None,
+    service_tier: str | None = None,
+    usage_details: dict[str, int] | None = None,
     _into: list | None = None,
     _marks: list | None = None,
 ) -> None:
     """Record one LLM call. Cheap: validates, queues, returns; a background thread writes it.
 
     Args:
-        provider_name: ``ollama``, ``localai``, ``claude``, ``openai`` or any other name (a new
-            name is registered on first use: remote, unless listed in LLM_METRICS_LOCAL_PROVIDERS).
+        provider_name: ``ollama``, ``localai``, ``claude``, ``openai`` or any other name, in any case
+            (``Ollama`` is ``ollama``; a new name is registered on first use, in lower case with the
+            name as given as its display name: remote, unless listed in LLM_METRICS_LOCAL_PROVIDERS).
         model: the model name as sent to the provider.
         status: one of ``success``, ``failed``, ``timeout``, ``rate_limited``, ``cancelled``.
-        prompt_tokens: every input token, cache reads and writes included.
-        completion_tokens: every output token, reasoning tokens included.
+        prompt_tokens: every input token, cache reads and writes included; None = not known (the
+            call is stored unpriced, with 0 tokens).
+        completion_tokens: every output token, reasoning tokens included; None = not known.
         duration_seconds: wall time of the call.
         endpoint: the API path called, e.g. ``/v1/messages``.
         error_message: what went wrong (secrets are redacted and the text truncated when stored).
@@ -64,6 +68,13 @@ def record_request(
         tags: labels such as ``{"project": "search", "user": "ana"}``.
         timestamp: when the call started (timezone-aware); default now.
         sync: True writes before returning; default from LLM_METRICS_SYNC.
+        service_tier: the tier that served the call: ``default``, ``priority``, ``flex`` or ``batch``
+            (``auto`` = default); None = not said (priced as default).
+        usage_details: further billable quantities by genai-prices usage name (``cache_write_1h_tokens``,
+            ``input_audio_tokens``, ``output_audio_tokens``, ``cache_audio_read_tokens``,
+            ``input_image_tokens``, ``output_image_tokens``, ``web_searches``, ``code_executions``), whole
+            numbers; token kinds are parts of the main counts (2,000 one-hour cache writes:
+            ``cache_write_tokens=2000`` and ``{"cache_write_1h_tokens": 2000}``).
         _into: internal (the HTTP API): append the validated record to this list instead of
             queueing it, so a whole batch is validated before any of it is written.
         _marks: internal (the HTTP API): append the ``(provider, response_id)`` key noted for
@@ -83,8 +94,13 @@ def record_request(
         validate.name("model", model, MAX_MODEL)
     if status not in STATUS_SET:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
-    prompt_tokens = whole_tokens("prompt_tokens", prompt_tokens)
-    completion_tokens = whole_tokens("completion_tokens", completion_tokens)
+    usage_known = prompt_tokens is not None and completion_tokens is not None
+    if usage_known:
+        prompt_tokens = whole_tokens("prompt_tokens", prompt_tokens)
+        completion_tokens = whole_tokens("completion_tokens", completion_tokens)
+    else:  # usage not known: stored unpriced, with 0 tokens
+        prompt_tokens = completion_tokens = cache_read_tokens = cache_write_tokens = reasoning_tokens = 0
+        usage_details = None
     if cache_read_tokens or cache_write_tokens or reasoning_tokens:
         cache_read_tokens = whole_tokens("cache_read_tokens", cache_read_tokens)
         cache_write_tokens = whole_tokens("cache_write_tokens", cache_write_tokens)
@@ -128,16 +144,28 @@ def record_request(
             timestamp.astimezone(UTC)
         except OverflowError:
             raise ValueError(f"timestamp must be representable in UTC, got {timestamp!r}") from None
+    if service_tier is not None:
+        service_tier = validate.service_tier(service_tier)
+    if usage_details is not None:
+        usage_details = validate.usage_details(
+            usage_details,
+            {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "cache_read_tokens": cache_read_tokens,
+                "cache_write_tokens": cache_write_tokens,
+            },
+        )
     if response_id is not None:
         if response_id.__class__ is not str or not response_id or len(response_id) > MAX_RESPONSE_ID:
             raise ValueError(
                 f"response_id must be a non-empty string of at most {MAX_RESPONSE_ID} characters or None, "
                 f"got {response_id!r}"
             )
-        if dedupe.is_duplicate(provider_name, response_id):
+        if dedupe.is_duplicate(provider_name.lower(), response_id):  # names are case-insensitive
             return  # one provider response is one call
         if _marks is not None:
-            _marks.append((provider_name, response_id))
+            _marks.append((provider_name.lower(), response_id))
     item = (
         provider_name,
         model,
@@ -154,6 +182,9 @@ def record_request(
         tags,
         timestamp,
         time.time(),
+        service_tier,
+        usage_details,
+        usage_known,
     )
     if _into is not None:
         _into.append(item)

@@ -16,6 +16,9 @@ from ..pricing import PriceOverride
 class ProviderCache:
     """Provider name -> (id, provider_type, pricing_provider), registering unknown names.
 
+    Names are case-insensitive: ``Ollama`` is the provider ``ollama``; a new name is registered in
+    lower case, with the name as first written as its display name.
+
     Names read or registered inside a transaction are kept only once it commits (``commit()``): a
     rolled-back registration must not leave an id behind that no row has.
     """
@@ -42,18 +45,26 @@ class ProviderCache:
 
     def _load(self, conn, names) -> None:
         p = storage.providers
+        by_lower: dict[str, list[str]] = {}
+        for name in names:
+            by_lower.setdefault(name.lower(), []).append(name)
         rows = conn.execute(
-            select(p.c.id, p.c.name, p.c.provider_type, p.c.pricing_provider).where(p.c.name.in_(names))
+            select(p.c.id, p.c.name, p.c.provider_type, p.c.pricing_provider).where(p.c.name.in_(list(by_lower)))
         )
         for row in rows:
-            self.pending[row.name] = (row.id, row.provider_type, row.pricing_provider)
+            for name in by_lower.get(row.name, ()):
+                self.pending[name] = (row.id, row.provider_type, row.pricing_provider)
 
 
 def register_providers(conn, names, now: datetime) -> None:
-    """Add providers by name (remote unless configured local), each with a health row."""
+    """Add providers by name, in lower case (remote unless configured local), each with a health row;
+    the name as given is the display name."""
     cfg = settings()
     p = storage.providers
-    for name in sorted(names):
+    display = {}
+    for given in sorted(names):
+        display.setdefault(given.lower(), given)
+    for name, display_name in sorted(display.items()):
         local = name in cfg.local_providers
         priority = conn.execute(select(p.c.priority).order_by(p.c.priority.desc()).limit(1)).scalar() or 0
         exists = conn.execute(select(p.c.id).where(p.c.name == name)).scalar()
@@ -61,7 +72,7 @@ def register_providers(conn, names, now: datetime) -> None:
             continue
         values = dict(
             name=name,
-            display_name=name,
+            display_name=display_name,
             provider_type="local" if local else "remote",
             pricing_provider=None if local else cfg.pricing_providers.get(name.lower(), name.lower()),
             priority=priority + 1,
@@ -92,10 +103,11 @@ def load_overrides(conn) -> dict[tuple[str, str], PriceOverride]:
     o = storage.price_overrides
     result = {}
     for row in conn.execute(select(o).order_by(o.c.id)):
-        result[(row.provider_name, row.model)] = PriceOverride(
+        result[(row.provider_name.lower(), row.model)] = PriceOverride(
             Decimal(row.input_mtok),
             Decimal(row.output_mtok),
             None if row.cache_read_mtok is None else Decimal(row.cache_read_mtok),
             None if row.cache_write_mtok is None else Decimal(row.cache_write_mtok),
+            row.id,
         )
     return result

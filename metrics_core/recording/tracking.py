@@ -122,11 +122,14 @@ class Call:
         cache_read_tokens: int | None = None,
         cache_write_tokens: int | None = None,
         reasoning_tokens: int | None = None,
+        service_tier: str | None = None,
+        usage_details: dict[str, int] | None = None,
     ) -> None:
         """Set token counts (the ones given; the others keep their value).
 
         ``prompt_tokens`` counts every input token, cache reads and writes included;
-        ``completion_tokens`` includes reasoning tokens.
+        ``completion_tokens`` includes reasoning tokens. ``service_tier`` and ``usage_details`` are
+        as for ``record_request``.
 
         Raises:
             ValueError: a count is not a whole number >= 0, or the parts exceed their totals.
@@ -153,11 +156,17 @@ class Call:
                 f"reasoning_tokens must not exceed completion_tokens (which include them); got "
                 f"{usage['reasoning_tokens']} > {usage['completion_tokens']}"
             )
+        if service_tier is not None:
+            usage["service_tier"] = validate.service_tier(service_tier)
+        if usage_details is not None or usage.get("usage_details"):
+            usage["usage_details"] = validate.usage_details(
+                usage_details if usage_details is not None else usage["usage_details"], usage
+            )
         self._usage = usage
 
     @property
-    def usage(self) -> dict[str, int]:
-        """The token counts set so far."""
+    def usage(self) -> dict:
+        """The token counts set so far (and ``service_tier``/``usage_details`` once set)."""
         return dict(self._usage)
 
     def set_model(self, model: str) -> None:

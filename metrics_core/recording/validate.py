@@ -5,6 +5,8 @@ Every check raises ``ValueError`` naming the field and what is allowed; nothing 
 
 from __future__ import annotations
 
+from ..pricing import SERVICE_TIERS, USAGE_DETAIL_KEYS
+
 #: bytes a queued record takes, at most, without tags or error text (about 290 measured with tracemalloc)
 QUEUED_RECORD_BYTES = 400
 #: bytes the largest record validation lets in takes, at most: 20 tags of 100 + 200 characters, a
@@ -16,6 +18,15 @@ MAX_QUEUED_RECORD_BYTES = 64_000
 ERROR_MARGIN = 4096
 STATUSES = ("success", "failed", "timeout", "rate_limited", "cancelled")
 STATUS_SET = frozenset(STATUSES)
+#: service_tier values record_request accepts; 'auto' is stored as 'default'
+SERVICE_TIER_CHOICES = (*SERVICE_TIERS, "auto")
+#: genai-prices usage keys -> the record_request argument each is a part of (usage_details parents)
+_MAIN_FIELDS = {
+    "input_tokens": "prompt_tokens",
+    "output_tokens": "completion_tokens",
+    "cache_read_tokens": "cache_read_tokens",
+    "cache_write_tokens": "cache_write_tokens",
+}
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 MAX_NAME = 100
 MAX_MODEL = 200
@@ -81,3 +92,42 @@ def tags(tags) -> dict[str, str] | None:
         if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
             raise ValueError(f"tags[{key!r}] must be a string of at most {MAX_TAG_VALUE} characters, got {value!r}")
     return dict(tags) if tags else None
+
+
+def service_tier(value) -> str:
+    """``value`` as a service tier (``auto`` -> ``default``)."""
+    if value.__class__ is str:
+        tier = value.strip().lower()
+        if tier in SERVICE_TIER_CHOICES:
+            return "default" if tier == "auto" else tier
+    raise ValueError(f"service_tier must be one of {', '.join(SERVICE_TIER_CHOICES)} or None; got {value!r}")
+
+
+def usage_details(details, counts: dict[str, int]) -> dict[str, int] | None:
+    """``details`` as a dict of genai-prices usage names to whole numbers, each token kind no larger
+    than the count it is a part of (``counts``: the call's main token counts by argument name).
+
+    Returns the non-zero entries sorted by key, or None when there are none.
+    """
+    if details is None:
+        return None
+    allowed = ", ".join(USAGE_DETAIL_KEYS)
+    if not isinstance(details, dict):
+        raise ValueError(
+            f"usage_details must be a dict of usage names to whole numbers (keys: {allowed}); got {details!r}"
+        )
+    out = {}
+    for key, value in details.items():
+        if key not in USAGE_DETAIL_KEYS:
+            raise ValueError(f"usage_details has an unknown key {key!r}; allowed keys: {allowed}")
+        out[key] = whole_tokens(f"usage_details[{key!r}]", value)
+    for key, value in out.items():
+        for parent in USAGE_DETAIL_KEYS[key]:
+            field = _MAIN_FIELDS.get(parent)
+            limit = counts[field] if field else out.get(parent, 0)
+            if value > limit:
+                raise ValueError(
+                    f"usage_details[{key!r}] must not exceed {field or f'usage_details[{parent!r}]'}, which includes "
+                    f"it; got {value} > {limit}"
+                )
+    return {k: out[k] for k in sorted(out) if out[k]} or None

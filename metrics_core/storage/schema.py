@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    true,
 )
 
 metadata = MetaData()
@@ -74,9 +75,12 @@ requests = Table(
     Column("ttft_ms", Float),
     Column("cost_usd", Money),  # NULL = unpriced
     Column("reference_cost_usd", Money),
-    Column("price_source", String(50)),  # genai-prices | override | local | unpriced
+    Column("price_source", String(50)),  # genai-prices:<data> | override:<id> | local | unpriced
     Column("error_message", Text),
     Column("tags", Text),  # JSON object of str -> str, NULL when none
+    Column("service_tier", String(20)),  # default | priority | flex | batch; NULL = not said (revision 0004)
+    Column("usage_details", Text),  # JSON object of genai-prices usage names -> whole numbers, NULL when none
+    Column("usage_known", Boolean, nullable=False, default=True, server_default=true()),  # False: unpriced
     Index("ix_llm_requests_timestamp", "timestamp"),
     Index("ix_llm_requests_provider_timestamp", "provider_id", "timestamp"),
 )
@@ -235,6 +239,19 @@ alert_history = Table(
     Column("delivered_at", DateTime),
     Column("last_error", Text),
     Index("ix_llm_alert_history_fired_at", "fired_at"),
+)
+
+# -- price data (revision 0004) ----------------------------------------------------------------
+
+price_data = Table(
+    "llm_price_data",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("stored_at", DateTime, nullable=False),
+    Column("source", String(1000), nullable=False),  # the URL or file it came from
+    Column("sha256", String(64), nullable=False),
+    Column("models", Integer, nullable=False),
+    Column("data", Text, nullable=False),  # the genai-prices data file (JSON provider array)
 )
 
 # -- billed figures (revision 0006) ------------------------------------------------------------
