@@ -531,9 +531,6 @@ def test_openai_instrument_and_processor_spans_are_one_call(engine, instrumented
 
 
 @pytest.mark.sqlite_only
-@pytest.mark.xfail(
-    strict=True, reason="needs record_request(prompt_tokens=None) = usage unknown (the usage_known branch)"
-)
 def test_a_span_without_usage_is_stored_unpriced_not_free(engine):
     tracer = processor_provider().get_tracer("test")
     emit(tracer, {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"})

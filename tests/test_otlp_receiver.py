@@ -253,9 +253,6 @@ def test_corrupt_bodies_get_400(client, token):
     assert response.status_code == 400 and response.json()["message"].startswith("not an OTLP trace export")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs record_request(prompt_tokens=None) = usage unknown (the usage_known branch)"
-)
 def test_a_span_without_usage_is_stored_unpriced(client, token, engine):
     no_usage = {k: v for k, v in OPENAI_CHAT.items() if "usage" not in k}
     response = client.post("/v1/traces", content=protobuf_body(no_usage), headers=auth(token, PROTOBUF))
