@@ -42,6 +42,7 @@ from ..recording import record as recording_record
 from ..recording.writer import run_after_write_hooks
 from ..service import jsonable as _jsonable
 from . import api_keys as tokens
+from . import reservations
 
 MAX_DAYS = 3660  # ten years: the longest window a GET accepts
 TOKEN_CACHE_SECONDS = 5.0  # a revoked token stops working within this time
@@ -586,6 +587,7 @@ def create_app(
         await committer.write(items)
         return {"recorded": len(items)}
 
+    app.include_router(reservations.router, dependencies=[WriteToken], responses=_ERRORS)
     generate_openapi = app.openapi
 
     def openapi() -> dict:

@@ -20,6 +20,7 @@ unpriced and not in any spend). A hold whose process dies stops counting after
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -32,16 +33,19 @@ from sqlalchemy import delete, select
 from .. import clock, storage
 from ..config import settings
 from ..errors import BudgetExceeded
-from ..money import ZERO
+from ..money import ZERO, decimal_or_zero
 from ..pricing import PriceOverride, TokenUsage, catalog_price
 from ..recording import get_writer, record_request
-from ..recording.registry import OVERRIDES_TTL, load_overrides
+from ..recording.batch import write_batch
+from ..recording.registry import OVERRIDES_TTL, ProviderCache, load_overrides
 from ..recording.tracking import status_of
 from .budgets import Budget, budget_from_row, period_bounds, period_label
 from .enforcement import MONEY_PLACES, hard_budgets, spent_in
 from .holds import held_by_budget
 
-__all__ = ["Reservation", "prompt_token_bound", "reserve", "worst_case_cost"]
+__all__ = ["Reservation", "prompt_token_bound", "release_holds", "reserve", "worst_case_cost"]
+
+log = logging.getLogger("metrics_core.reservations")
 
 
 def prompt_token_bound(text: str) -> int:
@@ -120,7 +124,7 @@ class Reservation:
     inside records the call as failed and releases it.
     """
 
-    def __init__(self, *, id: str, provider: str, model: str, tags, amount, holds, engine) -> None:
+    def __init__(self, *, id: str, provider: str, model: str, tags, amount, holds, engine, stored=False) -> None:
         self.id = id
         self.provider = provider
         self.model = model
@@ -130,6 +134,7 @@ class Reservation:
         #: (budget name, amount held) per hard budget covering the call
         self.holds: list[tuple[str, Decimal]] = holds
         self.engine = engine
+        self.stored = stored or bool(holds)  # rows to delete when it is settled or released
         self.done = False
 
     @property
@@ -146,12 +151,23 @@ class Reservation:
         if self.done:
             raise ValueError(f"reservation {self.id} is already settled or released")
         kwargs.setdefault("tags", self.tags)
-        kwargs["sync"] = True
-        writer = get_writer()
-        errors_before = writer.write_errors
-        record_request(provider_name=self.provider, model=self.model, status=status, **kwargs)
+        kwargs.pop("sync", None)  # always written before the hold goes
+        items: list[tuple] = []
+        record_request(provider_name=self.provider, model=self.model, status=status, _into=items, **kwargs)
         self.done = True
-        if writer.write_errors == errors_before:
+        writer = get_writer()
+        if storage.get_engine(writer.url) is self.engine:
+            errors_before = writer.write_errors
+            writer.write_now(items[0])  # on a storage fault it queues the record and counts the error
+            written = writer.write_errors == errors_before
+        else:  # a database other than the recorder's (an explicit engine, the HTTP API's)
+            try:
+                write_batch(self.engine, items, ProviderCache(), {})
+                written = True
+            except Exception:
+                log.exception("could not record the call of reservation %s; its hold stays until it expires", self.id)
+                written = False
+        if written:
             self._delete()
 
     def release(self) -> None:
@@ -161,9 +177,8 @@ class Reservation:
             self._delete()
 
     def _delete(self) -> None:
-        if not self.holds:
-            return
-        release_holds(self.engine, self.id)
+        if self.stored:
+            release_holds(self.engine, self.id)
 
     def __enter__(self) -> Reservation:
         return self
@@ -183,6 +198,30 @@ class Reservation:
         except Exception:
             self.done = False
             self.release()
+
+    @classmethod
+    def load(cls, reservation: str, engine=None) -> Reservation | None:
+        """The reservation with this id, from its stored holds (None: settled, released or unknown)."""
+        engine = engine if engine is not None else storage.get_engine()
+        h, b = storage.budget_holds, storage.budgets
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(h, b.c.name).outerjoin(b, b.c.id == h.c.budget_id).where(h.c.reservation == reservation)
+            ).all()
+        if not rows:
+            return None
+        first = rows[0]
+        holds = [(r.name, decimal_or_zero(r.amount_usd)) for r in rows if r.budget_id is not None]
+        return cls(
+            id=reservation,
+            provider=first.provider_name,
+            model=first.model,
+            tags=json.loads(first.tags) if first.tags else None,
+            amount=decimal_or_zero(first.amount_usd),
+            holds=holds,
+            engine=engine,
+            stored=True,
+        )
 
     def __repr__(self) -> str:
         return f"Reservation({self.id!r}, {self.provider!r}, {self.model!r}, held={self.held})"
@@ -268,9 +307,13 @@ def reserve(
             covering = [b.id for b in hard_budgets(conn) if b.applies_to(provider=provider, model=model, tags=tags)]
         if covering:
             holds = _hold(engine, rid, covering, amount, provider, model, tags, now, ttl)
+    stored = bool(holds)
     if keep_unbudgeted and not holds:
         _insert(engine, rid, [None], amount or ZERO, provider, model, tags, now, ttl)
-    return Reservation(id=rid, provider=provider, model=model, tags=tags, amount=amount, holds=holds, engine=engine)
+        stored = True
+    return Reservation(
+        id=rid, provider=provider, model=model, tags=tags, amount=amount, holds=holds, engine=engine, stored=stored
+    )
 
 
 def _tokens(field: str, value) -> int:
