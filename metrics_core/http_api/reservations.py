@@ -110,7 +110,10 @@ class Problem(BaseModel):
 
 
 _UNKNOWN = {404: {"model": Problem, "description": "no such reservation (settled, released or never made)"}}
-_INVALID = {422: {"model": Problem, "description": "invalid arguments; nothing held or recorded"}}
+_INVALID = {
+    400: {"model": Problem, "description": "the body is not JSON"},
+    422: {"model": Problem, "description": "invalid arguments; nothing held or recorded"},
+}
 
 
 def _engine(request: Request):

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from metrics_core.errors import BudgetExceeded
+
 log = logging.getLogger("metrics_core.integrations")
 
 ORIGINAL = "_metrics_core_original"
@@ -86,6 +88,7 @@ class Call:
         self.completed = False  # a stream has delivered its final event
         self.hide_usage_chunk = False  # openai: drop the usage-only chunk we asked for
         self.outcome: tuple[str, str | None] = ("success", None)
+        self.reservation: Any = None  # a hard-budget hold (budget_guard), settled when the call is recorded
         self.timestamp = datetime.now(UTC)
         self._start = time.perf_counter()
         self._lock = threading.Lock()
@@ -139,7 +142,11 @@ class Call:
             "timestamp": self.timestamp,
         }
         try:
-            record(**kwargs)
+            if self.reservation is not None:
+                del kwargs["provider_name"]
+                self.reservation.record(**kwargs)  # records, then releases the hold
+            else:
+                record(**kwargs)
         except Exception:
             log.exception("could not record an LLM call to %s", self.provider)
 
@@ -236,11 +243,13 @@ def patch_method(
     is_async: bool,
     begin: Callable[[tuple[Any, ...], dict[str, Any]], tuple[Call, tuple[Any, ...], dict[str, Any]]],
     on_result: Callable[[Call, Any], Any],
+    guard: Any = None,
 ) -> None:
     """Replace ``obj.name`` on the instance by a recording wrapper (re-patching replaces it).
 
     ``begin`` makes the Call (and may adjust the arguments); ``on_result`` records or
-    watches the result and returns what the app gets.
+    watches the result and returns what the app gets. ``guard`` (a ``budget_guard.BudgetGuard``)
+    reserves the call's worst case before it is sent and may refuse it (``BudgetExceeded``).
     """
     current = getattr(obj, name)
     original = getattr(current, ORIGINAL, current)
@@ -267,6 +276,12 @@ def patch_method(
             call, args, kwargs = start(args, kwargs)
             if call is None:
                 return await original(*args, **kwargs)
+            if guard is not None:
+                try:
+                    kwargs = guard.hold(call, kwargs)
+                except BudgetExceeded as exc:
+                    method, model = guard.fallback(call, exc)
+                    return await method(*args, **({**kwargs, "model": model} if model else kwargs))
             try:
                 result = await original(*args, **kwargs)
             except BaseException as exc:
@@ -281,6 +296,12 @@ def patch_method(
             call, args, kwargs = start(args, kwargs)
             if call is None:
                 return original(*args, **kwargs)
+            if guard is not None:
+                try:
+                    kwargs = guard.hold(call, kwargs)
+                except BudgetExceeded as exc:
+                    method, model = guard.fallback(call, exc)
+                    return method(*args, **({**kwargs, "model": model} if model else kwargs))
             try:
                 result = original(*args, **kwargs)
             except BaseException as exc:

@@ -153,7 +153,8 @@ class Reservation:
         kwargs.setdefault("tags", self.tags)
         kwargs.pop("sync", None)  # always written before the hold goes
         items: list[tuple] = []
-        record_request(provider_name=self.provider, model=self.model, status=status, _into=items, **kwargs)
+        model = kwargs.pop("model", None) or self.model  # the model the provider reports, when known
+        record_request(provider_name=self.provider, model=model, status=status, _into=items, **kwargs)
         self.done = True
         writer = get_writer()
         if storage.get_engine(writer.url) is self.engine:
