@@ -89,9 +89,9 @@ def test_a_budget_that_would_be_exceeded_raises_before_anything_is_sent(engine):
     text, allowance = prompt_bound_text({"model": "claude-sonnet-4-6", "max_tokens": 1024, "messages": MESSAGES})
     assert (len(text.encode()), allowance) == (99, 0)
     assert info.value.budget == "claude" and info.value.requested == Decimal("0.01573125")  # 99 x 3.75/M + 0.01536
-    with pytest.raises(BudgetExceeded):
-        with client.messages.stream(model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES) as stream:
-            stream.get_final_message()
+    stream = client.messages.stream(model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES)
+    with pytest.raises(BudgetExceeded), stream as events:
+        events.get_final_message()
     assert server.requests == [] and _stored(engine) == [] and _holds(engine) == []
 
 
