@@ -5,34 +5,82 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from .. import clock, storage
 from ..errors import BudgetExceeded
 from ..money import decimal_or_zero
 from ..queries import read_engine
-from .budgets import Budget, budget_from_row, period_bounds, period_label, scope_query
-from .holds import held_by_budget
+from .budgets import Budget, budget_from_row, period_bounds, period_label
 
 #: money columns keep 10 places (SQLite sums them as floats: compare at that precision)
 MONEY_PLACES = Decimal("1e-10")
 
 
-def spent_in(conn, budget: Budget, today: date) -> Decimal:
-    """What has landed in the budget's current period (from the rollups), to 10 places."""
-    start, end = period_bounds(budget.period, today)
-    t, conds = scope_query(budget, start, min(end, today))
-    return decimal_or_zero(conn.execute(select(func.sum(t.c.cost_usd)).where(*conds)).scalar()).quantize(MONEY_PLACES)
+#: scopes -> (statement, its parameter names), built once: a cached statement runs ~10x faster
+_STATEMENTS: dict[tuple[str, ...], tuple] = {}
+
+
+def _spent_and_held_statement(scopes: tuple[str, ...]):
+    cached = _STATEMENTS.get(scopes)
+    if cached is not None:
+        return cached
+    h = storage.budget_holds
+    columns = []
+    for i, scope in enumerate(scopes):
+        if scope == "tag":
+            t = storage.tag_costs_daily
+            conds = [t.c.tag_key == bindparam(f"k{i}"), t.c.tag_value == bindparam(f"v{i}")]
+        else:
+            t = storage.costs_daily
+            conds = []
+            if scope == "provider":
+                names = select(storage.providers.c.id).where(storage.providers.c.name == bindparam(f"v{i}"))
+                conds.append(t.c.provider_id.in_(names))
+            elif scope == "model":
+                conds.append(t.c.model == bindparam(f"v{i}"))
+        spent = select(func.sum(t.c.cost_usd)).where(
+            t.c.day >= bindparam(f"s{i}"), t.c.day <= bindparam(f"e{i}"), *conds
+        )
+        held = select(func.sum(h.c.amount_usd)).where(
+            h.c.budget_id == bindparam(f"b{i}"), h.c.expires_at > bindparam("now")
+        )
+        columns += [spent.scalar_subquery().label(f"s{i}"), held.scalar_subquery().label(f"h{i}")]
+    stmt = select(*columns)
+    cached = (stmt, frozenset(stmt.compile().params))
+    if len(_STATEMENTS) < 256:
+        _STATEMENTS[scopes] = cached
+    return cached
+
+
+def spent_and_held(conn, budgets: list[Budget], now: datetime) -> list[tuple[Decimal, Decimal]]:
+    """(spent this period, held by live holds) of each budget, to 10 places, read in ONE statement.
+
+    One statement is one snapshot on PostgreSQL: a call settled meanwhile (its record committed,
+    then its hold deleted) shows as its hold, its record, or both; never as neither.
+    """
+    if not budgets:
+        return []
+    params: dict = {"now": now}
+    for i, budget in enumerate(budgets):
+        start, end = period_bounds(budget.period, now.date())
+        params.update({f"s{i}": start, f"e{i}": min(end, now.date()), f"b{i}": budget.id})
+        params[f"v{i}"], params[f"k{i}"] = budget.scope_value, budget.scope_key
+    statement, names = _spent_and_held_statement(tuple(b.scope for b in budgets))
+    row = conn.execute(statement, {k: v for k, v in params.items() if k in names}).one()
+    return [
+        (decimal_or_zero(row[2 * i]).quantize(MONEY_PLACES), decimal_or_zero(row[2 * i + 1]).quantize(MONEY_PLACES))
+        for i in range(len(budgets))
+    ]
 
 
 def _committed_now(budget: Budget, engine, now: datetime) -> tuple[Decimal, Decimal]:
     """(spent, held) of a budget now."""
     with engine.connect() as conn:
-        held = held_by_budget(conn, [budget.id], now).get(budget.id, Decimal(0)).quantize(MONEY_PLACES)
-        return spent_in(conn, budget, now.date()), held
+        return spent_and_held(conn, [budget], now)[0]
 
 
 def hard_budgets(conn) -> list[Budget]:
