@@ -232,8 +232,9 @@ _b = storage.budgets
 # built once (a cached statement runs ~10x faster than one built per call)
 _DELETE = delete(_h).where(_h.c.reservation == bindparam("rid"))
 _HARD = select(_b).where(_b.c.hard.is_(True)).order_by(_b.c.name)
-_COVERING = select(_b).where(_b.c.id.in_(bindparam("ids", expanding=True)), _b.c.hard.is_(True)).order_by(_b.c.id)
-_COVERING_LOCKED = _COVERING.with_for_update()
+_COVERING_LOCKED = (
+    select(_b).where(_b.c.id.in_(bindparam("ids", expanding=True)), _b.c.hard.is_(True)).order_by(_b.c.id)
+).with_for_update()
 _INSERT = _h.insert()
 
 
@@ -356,10 +357,11 @@ def _hold(engine, rid, amount, provider, model, tags, now, ttl) -> list[tuple[st
         conn.rollback()  # the read ends; no lock is taken when no hard budget covers the call
         if not covering:
             return []
-        with conn.execution_options(immediate=True).begin():  # SQLite: BEGIN IMMEDIATE
-            # PostgreSQL: FOR UPDATE; concurrent holds on these budgets queue here
-            query = _COVERING_LOCKED if conn.dialect.name == "postgresql" else _COVERING
-            budgets: list[Budget] = [budget_from_row(r) for r in conn.execute(query, {"ids": covering})]
+        with conn.execution_options(immediate=True).begin():  # SQLite: BEGIN IMMEDIATE, the database's write lock
+            if conn.dialect.name == "postgresql":  # the budget rows' locks: concurrent holds on them queue here
+                budgets: list[Budget] = [budget_from_row(r) for r in conn.execute(_COVERING_LOCKED, {"ids": covering})]
+            else:  # a budget edited since the read above counts as edited just after this hold
+                budgets = [x for x in hard if x.id in covering]
             for budget, (spent, on_hold) in zip(budgets, spent_and_held(conn, budgets, now), strict=True):
                 if spent + on_hold + amount > budget.amount_usd:
                     start = period_bounds(budget.period, now.date())[0]
