@@ -129,3 +129,20 @@ def test_output_and_prompt_bounds():
     image = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
     text, allowance = prompt_bound_text({"messages": [{"role": "user", "content": [image]}]})
     assert allowance == 10_000 and json.loads(text)["messages"][0]["content"][0] == image
+
+
+def test_async_clients_are_guarded_too(engine):
+    import asyncio
+
+    budgets.set_budget(name="all", amount_usd="0.001", hard=True, engine=engine)
+    server = Server(fixed(200, "openai_chat_completion.json"))
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(server.handler(httpx2.Response, httpx2)))
+    client = m_openai.instrument(openai.AsyncOpenAI(api_key="sk-test", http_client=http, max_retries=0))
+
+    async def call():
+        return await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=1000)
+
+    with pytest.raises(BudgetExceeded) as info:
+        asyncio.run(call())
+    assert info.value.requested == Decimal("0.01022")  # 88 bytes x $2.50/M + 1000 x $10/M
+    assert server.requests == []

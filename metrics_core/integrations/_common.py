@@ -149,6 +149,8 @@ class Call:
                 record(**kwargs)
         except Exception:
             log.exception("could not record an LLM call to %s", self.provider)
+            if self.reservation is not None:
+                self.reservation.release()
 
 
 def _feed(on_item: Callable[[Any], bool], item: Any) -> bool:
