@@ -241,8 +241,11 @@ _INSERT = _h.insert()
 def release_holds(engine, reservation: str) -> int:
     """Delete a reservation's holds; how many there were. No budget lock is needed: checks read spend
     and holds in one statement, and the call's record is committed before its hold goes."""
-    with engine.connect() as conn, conn.execution_options(immediate=True).begin():
-        return conn.execute(_DELETE, {"rid": reservation}).rowcount
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # one statement: no BEGIN/COMMIT round trips
+            return conn.execution_options(isolation_level="AUTOCOMMIT").execute(_DELETE, {"rid": reservation}).rowcount
+        with conn.execution_options(immediate=True).begin():
+            return conn.execute(_DELETE, {"rid": reservation}).rowcount
 
 
 def reserve(
@@ -352,16 +355,21 @@ def _insert(engine, rid, budget_ids, amount, provider, model, tags, now, ttl) ->
 def _hold(engine, rid, amount, provider, model, tags, now, ttl) -> list[tuple[str, Decimal]]:
     """Check and hold in one locked transaction; raises ``BudgetExceeded`` (nothing held)."""
     with engine.connect() as conn:
+        postgresql = conn.dialect.name == "postgresql"
         hard = [budget_from_row(r) for r in conn.execute(_HARD)]
         covering = [x.id for x in hard if x.applies_to(provider=provider, model=model, tags=tags)]
-        conn.rollback()  # the read ends; no lock is taken when no hard budget covers the call
         if not covering:
-            return []
-        with conn.execution_options(immediate=True).begin():  # SQLite: BEGIN IMMEDIATE, the database's write lock
-            if conn.dialect.name == "postgresql":  # the budget rows' locks: concurrent holds on them queue here
-                budgets: list[Budget] = [budget_from_row(r) for r in conn.execute(_COVERING_LOCKED, {"ids": covering})]
-            else:  # a budget edited since the read above counts as edited just after this hold
-                budgets = [x for x in hard if x.id in covering]
+            return []  # no lock taken
+        if postgresql:
+            # the same transaction goes on (READ COMMITTED: each statement sees what is committed when it
+            # starts); the budget rows' locks are the lock: concurrent holds on them queue here
+            transaction = conn.get_transaction()
+            budgets: list[Budget] = [budget_from_row(r) for r in conn.execute(_COVERING_LOCKED, {"ids": covering})]
+        else:
+            conn.rollback()
+            transaction = conn.execution_options(immediate=True).begin()  # BEGIN IMMEDIATE: the write lock
+            budgets = [x for x in hard if x.id in covering]  # an edit since the read counts as just after
+        with transaction:
             for budget, (spent, on_hold) in zip(budgets, spent_and_held(conn, budgets, now), strict=True):
                 if spent + on_hold + amount > budget.amount_usd:
                     start = period_bounds(budget.period, now.date())[0]
