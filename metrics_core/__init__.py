@@ -14,6 +14,7 @@ from .errors import BudgetExceeded, DatabaseUnavailable, MetricsError, ProviderN
 from .policy.alert_delivery import after_write as _alerts_after_write
 from .policy.enforcement import check_budget
 from .policy.providers import pick_provider, reset_circuit
+from .policy.reservations import Reservation, reserve
 from .queries import Window
 from .recording import STATUSES, Call, add_after_write_hook, current_call, flush, record_request, track
 from .service import LLMMetricsService
@@ -29,6 +30,7 @@ __all__ = [
     "LLMMetricsService",
     "MetricsError",
     "ProviderNotFound",
+    "Reservation",
     "SchemaTooNew",
     "Window",
     "check_budget",
@@ -36,6 +38,7 @@ __all__ = [
     "flush",
     "pick_provider",
     "record_request",
+    "reserve",
     "reset_circuit",
     "track",
 ]

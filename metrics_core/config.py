@@ -34,6 +34,8 @@ ENV_VARS = {
     "LLM_METRICS_API_MAX_BATCH": "most calls one POST /api/llm/record may carry",
     "OPENAI_ADMIN_KEY": "OpenAI admin key `llm-metrics reconcile --provider openai` reads (never stored or logged)",
     "ANTHROPIC_ADMIN_KEY": "Anthropic admin key `llm-metrics reconcile --provider anthropic` reads (never stored)",
+    "LLM_METRICS_RESERVATION_TTL": "seconds a hard-budget hold lasts if its call is never settled (default 600)",
+    "LLM_METRICS_DEFAULT_MAX_OUTPUT_TOKENS": "output bound instrument() holds for when a request sets no max tokens",
 }
 
 #: our provider names -> genai-prices provider ids
@@ -104,6 +106,8 @@ class Settings:
     db_max_overflow: int = 10
     api_max_body_bytes: int = 1_048_576
     api_max_batch: int = 1000
+    reservation_ttl_seconds: float = 600.0
+    default_max_output_tokens: int = 4096
     pricing_providers: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PRICING_PROVIDERS))
 
 
@@ -127,4 +131,6 @@ def settings() -> Settings:
         db_max_overflow=_int("LLM_METRICS_DB_MAX_OVERFLOW", 10, minimum=0),
         api_max_body_bytes=_int("LLM_METRICS_API_MAX_BODY_BYTES", 1_048_576, minimum=1024),
         api_max_batch=_int("LLM_METRICS_API_MAX_BATCH", 1000),
+        reservation_ttl_seconds=_float("LLM_METRICS_RESERVATION_TTL", 600.0),
+        default_max_output_tokens=_int("LLM_METRICS_DEFAULT_MAX_OUTPUT_TOKENS", 4096),
     )

@@ -22,12 +22,14 @@ else:
     st.dataframe(
         table,
         hide_index=True,
-        column_order=["name", "scope", "period_label", "kind", "amount_usd", "spent_usd", "used", "percent",
+        column_order=["name", "scope", "period_label", "kind", "amount_usd", "spent_usd", "held_usd", "used", "percent",
                       "projected_usd", "projected_low_usd", "projected_high_usd", "run_out_date", "state"],
         column_config={
             "name": "Budget", "scope": "Scope", "period_label": "Period", "kind": "Kind",
             "amount_usd": st.column_config.NumberColumn("Limit", format="$%.2f"),
             "spent_usd": st.column_config.NumberColumn("Spent", format="$%.2f"),
+            "held_usd": st.column_config.NumberColumn("Held", format="$%.2f",
+                                                      help="Worst case of calls in flight (hard budgets)"),
             "used": st.column_config.ProgressColumn("Used", min_value=0, max_value=100, format="%.0f%%"),
             "percent": st.column_config.NumberColumn("%", format="%.1f%%"),
             "projected_usd": st.column_config.NumberColumn("Projected", format="$%.2f",
@@ -62,7 +64,9 @@ else:
     st.altair_chart(chart, width="stretch")
     f = status.forecast
     st.caption(f"Projected {f.projected:,.2f} USD by {status.period_end} (range {f.low:,.2f} to {f.high:,.2f}); "
-               f"method: {f.method}. Unpriced calls in scope: {status.unpriced_requests}.")  # fmt: skip
+               f"method: {f.method}. Unpriced calls in scope: {status.unpriced_requests}. "
+               f"Held by calls in flight: {status.held:,.2f} USD; holds expired unsettled this period "
+               f"(a process died): {status.expired_holds}.")  # fmt: skip
 
 with st.expander("Add or change a budget", expanded=not statuses):
     with st.form("budget"):

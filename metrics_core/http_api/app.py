@@ -14,7 +14,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -22,9 +22,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from .. import __version__, storage
 from ..config import settings
 from ..errors import DatabaseUnavailable, ProviderNotFound
-from . import otlp, routes_figures, routes_providers, routes_record
-from .deps import Auth
+from . import otlp, reservations, routes_figures, routes_providers, routes_record
+from .deps import Auth, write_token
 from .routes_record import Committer
+from .schemas import ERRORS
 
 __all__ = ["Committer", "create_app", "create_app_without_docs", "serve"]
 
@@ -127,6 +128,7 @@ def create_app(
     app.include_router(routes_providers.router)
     app.include_router(routes_record.router)
     app.include_router(otlp.router)
+    app.include_router(reservations.router, dependencies=[Depends(write_token)], responses=ERRORS)
 
     generate_openapi = app.openapi
 

@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from metrics_core import clock
+from metrics_core.errors import BudgetExceeded
 
 log = logging.getLogger("metrics_core.integrations")
 
@@ -124,6 +125,7 @@ class Call:
         self.completed = False  # a stream has delivered its final event
         self.hide_usage_chunk = False  # openai: drop the usage-only chunk we asked for
         self.outcome: tuple[str, str | None] = ("success", None)
+        self.reservation: Any = None  # a hard-budget hold (budget_guard), settled when the call is recorded
         self.timestamp = clock.now()
         self._start = time.perf_counter()
         self._lock = threading.Lock()
@@ -189,7 +191,7 @@ class Call:
             kwargs["usage_details"] = details
         try:
             try:
-                record(**kwargs)
+                self._send(kwargs)
             except ValueError:
                 if "service_tier" not in kwargs and "usage_details" not in kwargs:
                     raise
@@ -197,9 +199,17 @@ class Call:
                 log.warning("recording an LLM call to %s without its usage details", self.provider, exc_info=True)
                 kwargs.pop("service_tier", None)
                 kwargs.pop("usage_details", None)
-                record(**kwargs)
+                self._send(kwargs)
         except Exception:
             log.exception("could not record an LLM call to %s", self.provider)
+            if self.reservation is not None:
+                self.reservation.release()
+
+    def _send(self, kwargs: dict) -> None:
+        if self.reservation is not None:  # records, then releases the hold
+            self.reservation.record(**{k: v for k, v in kwargs.items() if k != "provider_name"})
+        else:
+            record(**kwargs)
 
 
 def _feed(on_item: Callable[[Any], bool], item: Any) -> bool:
@@ -306,11 +316,13 @@ def patch_method(
     is_async: bool,
     begin: Callable[[tuple[Any, ...], dict[str, Any]], tuple[Call, tuple[Any, ...], dict[str, Any]]],
     on_result: Callable[[Call, Any], Any],
+    guard: Any = None,
 ) -> None:
     """Replace ``obj.name`` on the instance by a recording wrapper (re-patching replaces it).
 
     ``begin`` makes the Call (and may adjust the arguments); ``on_result`` records or
-    watches the result and returns what the app gets.
+    watches the result and returns what the app gets. ``guard`` (a ``budget_guard.BudgetGuard``)
+    reserves the call's worst case before it is sent and may refuse it (``BudgetExceeded``).
     """
     current = getattr(obj, name)
     original = getattr(current, ORIGINAL, current)
@@ -337,6 +349,12 @@ def patch_method(
             call, args, kwargs = start(args, kwargs)
             if call is None:
                 return await original(*args, **kwargs)
+            if guard is not None:
+                try:
+                    kwargs = guard.hold(call, kwargs)
+                except BudgetExceeded as exc:
+                    method, model = guard.fallback(call, exc)
+                    return await method(*args, **({**kwargs, "model": model} if model else kwargs))
             try:
                 with running(call):
                     result = await original(*args, **kwargs)
@@ -352,6 +370,12 @@ def patch_method(
             call, args, kwargs = start(args, kwargs)
             if call is None:
                 return original(*args, **kwargs)
+            if guard is not None:
+                try:
+                    kwargs = guard.hold(call, kwargs)
+                except BudgetExceeded as exc:
+                    method, model = guard.fallback(call, exc)
+                    return method(*args, **({**kwargs, "model": model} if model else kwargs))
             try:
                 with running(call):
                     result = original(*args, **kwargs)

@@ -26,23 +26,42 @@ from metrics_core.integrations._common import (
     service_tier,
     watch_sdk_stream,
 )
+from metrics_core.integrations.budget_guard import BudgetGuard, check_on_budget
 
 __all__ = ["instrument"]
 
 log = logging.getLogger("metrics_core.integrations")
 
 
-def instrument(client: Any, *, provider: str = "claude", tags: dict[str, str] | None = None) -> Any:
-    """Record every message call of an ``Anthropic`` or ``AsyncAnthropic`` client; returns it."""
+def instrument(
+    client: Any,
+    *,
+    provider: str = "claude",
+    tags: dict[str, str] | None = None,
+    on_budget: str = "raise",
+    fallbacks: dict[str, Any] | None = None,
+) -> Any:
+    """Record every message call of an ``Anthropic`` or ``AsyncAnthropic`` client; returns it.
+
+    A call covered by a hard budget reserves its worst case first (``integrations.budget_guard``):
+    ``on_budget="raise"`` raises ``BudgetExceeded``; ``"fallback"`` sends ``messages.create`` calls
+    to the client in ``fallbacks`` of the next enabled provider by priority.
+    """
     import anthropic
 
+    check_on_budget(on_budget)
+    guard = BudgetGuard(
+        provider, tags, on_budget=on_budget, fallbacks=fallbacks, method="messages.create", set_output_key="max_tokens"
+    )
     hooks = _Messages(
         provider, tags, f"{base_path(client.base_url)}/v1/messages", isinstance(client, anthropic.AsyncAnthropic)
     )
     for name in ("with_raw_response", "with_streaming_response"):
         vars(client.messages).pop(name, None)
-    patch_method(client.messages, "create", is_async=hooks.is_async, begin=hooks.begin, on_result=hooks.on_result)
-    _patch_stream(client.messages, hooks)
+    patch_method(
+        client.messages, "create", is_async=hooks.is_async, begin=hooks.begin, on_result=hooks.on_result, guard=guard
+    )
+    _patch_stream(client.messages, hooks, guard)
     return client
 
 
@@ -136,7 +155,7 @@ def _request_attr(manager: Any) -> str | None:
     return None
 
 
-def _patch_stream(messages: Any, hooks: _Messages) -> None:
+def _patch_stream(messages: Any, hooks: _Messages, guard: BudgetGuard) -> None:
     """Wrap ``messages.stream`` so the request its manager makes on enter is recorded."""
     current = getattr(messages, "stream", None)
     if current is None:
@@ -151,7 +170,8 @@ def _patch_stream(messages: Any, hooks: _Messages) -> None:
             log.warning("cannot observe %s; this stream is not recorded", type(manager).__name__)
             return manager
         request = getattr(manager, attr)
-        wrapped = _async_request(request, hooks, kwargs) if hooks.is_async else _sync_request(request, hooks, kwargs)
+        run = _async_request if hooks.is_async else _sync_request
+        wrapped = run(request, hooks, kwargs, guard)
         setattr(manager, attr, wrapped)
         return manager
 
@@ -159,9 +179,10 @@ def _patch_stream(messages: Any, hooks: _Messages) -> None:
     messages.stream = stream
 
 
-def _sync_request(request: Any, hooks: _Messages, kwargs: dict[str, Any]) -> Any:
+def _sync_request(request: Any, hooks: _Messages, kwargs: dict[str, Any], guard: BudgetGuard) -> Any:
     def run() -> Any:
         call = hooks.new_call(kwargs.get("model"))
+        guard.hold(call, kwargs)  # BudgetExceeded on entering the manager, before the request
         try:
             with running(call):
                 raw = request()
@@ -173,9 +194,10 @@ def _sync_request(request: Any, hooks: _Messages, kwargs: dict[str, Any]) -> Any
     return run
 
 
-def _async_request(request: Any, hooks: _Messages, kwargs: dict[str, Any]) -> Any:
+def _async_request(request: Any, hooks: _Messages, kwargs: dict[str, Any], guard: BudgetGuard) -> Any:
     async def run() -> Any:
         call = hooks.new_call(kwargs.get("model"))
+        guard.hold(call, kwargs)
         try:
             with running(call):
                 raw = await request

@@ -22,19 +22,34 @@ from metrics_core.integrations._common import (
     patch_method,
     watch_iter,
 )
+from metrics_core.integrations.budget_guard import BudgetGuard, check_on_budget
 
 __all__ = ["instrument"]
 
 
-def instrument(client: Any, *, provider: str = "ollama", tags: dict[str, str] | None = None) -> Any:
-    """Record every chat/generate call of an ``ollama.Client`` or ``ollama.AsyncClient``; returns it."""
+def instrument(
+    client: Any,
+    *,
+    provider: str = "ollama",
+    tags: dict[str, str] | None = None,
+    on_budget: str = "raise",
+    fallbacks: dict[str, Any] | None = None,
+) -> Any:
+    """Record every chat/generate call of an ``ollama.Client`` or ``ollama.AsyncClient``; returns it.
+
+    A local provider holds nothing; one configured remote reserves its worst case first
+    (``integrations.budget_guard``; the output bound is ``options.num_predict``).
+    """
     import ollama
+
+    check_on_budget(on_budget)
 
     is_async = isinstance(client, ollama.AsyncClient)
     root = base_path(client._client.base_url)
     for name, route in (("chat", "/api/chat"), ("generate", "/api/generate")):
         hooks = _Hooks(provider, tags, root + route, is_async, inspect.signature(getattr(client, name)))
-        patch_method(client, name, is_async=is_async, begin=hooks.begin, on_result=hooks.on_result)
+        guard = BudgetGuard(provider, tags, on_budget=on_budget, fallbacks=fallbacks, method=name)
+        patch_method(client, name, is_async=is_async, begin=hooks.begin, on_result=hooks.on_result, guard=guard)
     return client
 
 

@@ -27,6 +27,7 @@ from metrics_core.integrations._common import (
     service_tier,
     watch_sdk_stream,
 )
+from metrics_core.integrations.budget_guard import BudgetGuard, check_on_budget
 
 __all__ = ["instrument"]
 
@@ -34,21 +35,57 @@ _CONTENT_KEYS = ("content", "refusal", "tool_calls", "function_call", "audio", "
 
 
 def instrument(
-    client: Any, *, provider: str = "openai", tags: dict[str, str] | None = None, include_stream_usage: bool = True
+    client: Any,
+    *,
+    provider: str = "openai",
+    tags: dict[str, str] | None = None,
+    include_stream_usage: bool = True,
+    on_budget: str = "raise",
+    fallbacks: dict[str, Any] | None = None,
 ) -> Any:
-    """Record every chat/responses call of an ``OpenAI`` or ``AsyncOpenAI`` client; returns it."""
+    """Record every chat/responses call of an ``OpenAI`` or ``AsyncOpenAI`` client; returns it.
+
+    A call covered by a hard budget reserves its worst case first (``integrations.budget_guard``):
+    ``on_budget="raise"`` raises ``BudgetExceeded``; ``"fallback"`` sends it to the client in
+    ``fallbacks`` of the next enabled provider by priority, e.g. ``{"ollama": (client, "llama3.2")}``.
+    """
     import openai
+
+    check_on_budget(on_budget)
 
     is_async = isinstance(client, openai.AsyncOpenAI)
     root = base_path(client.base_url)
     chat = _Chat(provider, tags, f"{root}/chat/completions", include_stream_usage, is_async)
     _forget_raw_wrappers(client.chat.completions)
-    patch_method(client.chat.completions, "create", is_async=is_async, begin=chat.begin, on_result=chat.on_result)
+    chat_guard = BudgetGuard(
+        provider,
+        tags,
+        on_budget=on_budget,
+        fallbacks=fallbacks,
+        method="chat.completions.create",
+        set_output_key="max_completion_tokens" if provider == "openai" else "max_tokens",
+    )
+    patch_method(
+        client.chat.completions,
+        "create",
+        is_async=is_async,
+        begin=chat.begin,
+        on_result=chat.on_result,
+        guard=chat_guard,
+    )
     responses = getattr(client, "responses", None)
     if responses is not None:
         resp = _Responses(provider, tags, f"{root}/responses", is_async)
         _forget_raw_wrappers(responses)
-        patch_method(responses, "create", is_async=is_async, begin=resp.begin, on_result=resp.on_result)
+        guard = BudgetGuard(
+            provider,
+            tags,
+            on_budget=on_budget,
+            fallbacks=fallbacks,
+            method="responses.create",
+            set_output_key="max_output_tokens",
+        )
+        patch_method(responses, "create", is_async=is_async, begin=resp.begin, on_result=resp.on_result, guard=guard)
     return client
 
 

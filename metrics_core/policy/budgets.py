@@ -4,10 +4,13 @@ A budget has a *scope* (everything, one provider, one model, or one tag such as
 ``project=search``), an amount in USD, a *period* (``monthly`` by default, ``weekly`` = ISO week
 from Monday, ``daily``; UTC days), alert thresholds in percent (default 50, 80, 100) and is *soft*
 (alerts only) or *hard* (``check_budget`` raises ``BudgetExceeded`` and ``pick_provider`` skips the
-remote providers it covers, so traffic falls back to local models).
+remote providers it covers, so traffic falls back to local models; ``reserve`` holds a call's
+worst-case cost against it before the call, see ``policy.reservations``).
 
 Spend comes from the daily rollups (``llm_costs_daily``, ``llm_tag_costs_daily``), never from raw
-rows. Unpriced calls have no cost and are not in the spend (the status counts them).
+rows. Unpriced calls have no cost and are not in the spend (the status counts them). What calls in
+flight hold against a hard budget (``held``) counts with the spend in the percent, state, alerts
+and forecast.
 
 The forecast method is described in ``policy.forecast``.
 """
@@ -28,6 +31,7 @@ from ..errors import MetricsError
 from ..money import HUNDRED, ZERO, decimal_or_zero
 from ..queries import as_date, read_engine
 from .forecast import LOOKBACK_DAYS, Forecast, forecast
+from .holds import expired_holds, held_by_budget
 
 PERIODS = ("monthly", "weekly", "daily")
 SCOPES = ("all", "provider", "model", "tag")
@@ -282,7 +286,7 @@ def _first_data_day(engine) -> date | None:
 
 @dataclass(frozen=True)
 class BudgetStatus:
-    """A budget in its current period: spend, percent used, thresholds crossed, forecast."""
+    """A budget in its current period: spend, holds, percent used, thresholds crossed, forecast."""
 
     budget: Budget
     period_start: date
@@ -290,14 +294,23 @@ class BudgetStatus:
     spent: Decimal
     unpriced_requests: int
     forecast: Forecast
+    #: the worst-case cost of calls in flight held against it (hard budgets; ``reserve``)
+    held: Decimal = ZERO
+    #: holds made this period that expired unsettled (their process died)
+    expired_holds: int = 0
+
+    @property
+    def committed(self) -> Decimal:
+        """Spent plus held: what the percent, state and alerts count."""
+        return self.spent + self.held
 
     @property
     def percent(self) -> Decimal:
-        return self.spent / self.budget.amount_usd * HUNDRED
+        return self.committed / self.budget.amount_usd * HUNDRED
 
     @property
     def exhausted(self) -> bool:
-        return self.spent >= self.budget.amount_usd
+        return self.committed >= self.budget.amount_usd
 
     @property
     def crossed(self) -> tuple[float, ...]:
@@ -329,6 +342,8 @@ class BudgetStatus:
             "kind": "hard" if self.budget.hard else "soft",
             "amount_usd": float(self.budget.amount_usd),
             "spent_usd": float(self.spent),
+            "held_usd": float(self.held),
+            "expired_holds": self.expired_holds,
             "percent": round(float(self.percent), 1),
             "state": self.state,
             "projected_usd": float(f.projected),
@@ -341,12 +356,17 @@ class BudgetStatus:
 
 
 def budget_status(budget: Budget, *, now: datetime | None = None, engine=None) -> BudgetStatus:
-    """The budget's current period: spend so far (from the rollups) and the forecast."""
+    """The budget's current period: spend so far (from the rollups), holds and the forecast."""
     engine = read_engine(engine)
     now = clock.naive_utc(now)
     today = now.date()
     start, end = period_bounds(budget.period, today)
     series = daily_spend(budget, min(start, today - timedelta(days=LOOKBACK_DAYS)), min(end, today), engine)
+    held, expired = ZERO, 0
+    if budget.hard:
+        with engine.connect() as conn:
+            held = held_by_budget(conn, [budget.id], now).get(budget.id, ZERO)
+            expired = expired_holds(conn, budget.id, datetime.combine(start, datetime.min.time()), now)
     fc = forecast(
         series,
         period_start=start,
@@ -354,11 +374,19 @@ def budget_status(budget: Budget, *, now: datetime | None = None, engine=None) -
         now=now,
         limit=budget.amount_usd,
         history_start=_first_data_day(engine),
+        held=held,
     )
     with engine.connect() as conn:
         unpriced = _unpriced(conn, budget, start, min(end, today))
     return BudgetStatus(
-        budget=budget, period_start=start, period_end=end, spent=fc.spent, unpriced_requests=unpriced, forecast=fc
+        budget=budget,
+        period_start=start,
+        period_end=end,
+        spent=fc.spent,
+        unpriced_requests=unpriced,
+        forecast=fc,
+        held=held,
+        expired_holds=expired,
     )
 
 

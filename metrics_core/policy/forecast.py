@@ -12,7 +12,8 @@ spend of the rest of the period, at the run-rate of the last 28 complete UTC day
   7-day totals, each divided by their mean (week-to-week swings; a flat history gives a point);
   with fewer than two whole weeks, by the lowest and highest single day against the mean;
 * run-out date: the first day on which spend so far plus the expected daily spend reaches the
-  limit (a day in the past when it is already spent); None when the period ends first.
+  limit (a day in the past when it is already spent); None when the period ends first;
+* what calls in flight hold against a hard budget (``held``) counts as spent today.
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ class Forecast:
     limit: Decimal | None
     run_out_date: date | None
     method: str
-    #: per day of the period: ``date``, ``actual`` (cumulative spend, None after today) and
-    #: ``projected`` (cumulative expected spend, from today on)
+    #: per day of the period: ``date``, ``actual`` (cumulative spend, holds included today; None after
+    #: today) and ``projected`` (cumulative expected spend, from today on)
     days: list[dict] = field(default_factory=list)
+    #: held by calls in flight (hard budgets), part of ``projected``, ``low`` and ``high``
+    held: Decimal = ZERO
 
     @property
     def overrun(self) -> bool:
@@ -62,6 +65,7 @@ def forecast(
     limit: Decimal | None = None,
     history_start: date | None = None,
     lookback_days: int = LOOKBACK_DAYS,
+    held: Decimal = ZERO,
 ) -> Forecast:
     """Project a period's spend from a daily series (see the module docstring for the method).
 
@@ -71,6 +75,7 @@ def forecast(
         now: the current time (UTC); today's spend so far is part of ``daily``.
         limit: the budget, for the run-out date.
         history_start: the first day for which data exists (earlier days are unknown, not 0).
+        held: what calls in flight hold against the budget (counted as spent today).
     """
     now = clock.naive_utc(now)
     today = now.date()
@@ -135,7 +140,7 @@ def forecast(
     d = period_start
     while d <= period_end:
         if d <= today:
-            cumulative += spend.get(d, ZERO)
+            cumulative += spend.get(d, ZERO) + (held if d == today else ZERO)
         actual = cumulative if d <= today else None
         if d in expected:
             cumulative += expected[d]
@@ -146,11 +151,12 @@ def forecast(
         d += timedelta(days=1)
     return Forecast(
         spent=spent,
-        projected=spent + remaining,
-        low=spent + remaining * low_f,
-        high=spent + remaining * high_f,
+        projected=spent + held + remaining,
+        low=spent + held + remaining * low_f,
+        high=spent + held + remaining * high_f,
         limit=limit,
         run_out_date=run_out,
         method=method,
         days=days,
+        held=held,
     )

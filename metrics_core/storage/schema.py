@@ -285,3 +285,21 @@ billed_daily = Table(
     Column("pulled_at", DateTime, nullable=False),
     Index("ux_llm_billed_daily_line", "provider", "day", "kind", "billed_model", unique=True),
 )
+
+# -- budget holds (revision 0005) ----------------------------------------------------------------
+
+budget_holds = Table(
+    "llm_budget_holds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("reservation", String(32), nullable=False),  # one reservation holds against several budgets
+    Column("budget_id", Integer),  # the hard budget held against; NULL = none covers the call (HTTP API)
+    Column("amount_usd", Money, nullable=False),  # the call's worst-case cost
+    Column("provider_name", String(100), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("tags", Text),  # JSON object, or NULL
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),  # after this the hold no longer counts (process died)
+    Index("ix_llm_budget_holds_budget_expires", "budget_id", "expires_at"),
+    Index("ix_llm_budget_holds_reservation", "reservation"),
+)

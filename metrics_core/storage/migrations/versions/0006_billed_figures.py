@@ -7,7 +7,7 @@ it matches) or per other line item (tool fees, models without usage rows). A pul
 whole in one transaction, so re-running never duplicates and a failed pull changes nothing.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-04
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
