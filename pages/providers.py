@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, filters, widgets
+from dashboard import charts, data, filters, stable_order, widgets
 from metrics_core import formatting as fmt
 from metrics_core.policy import providers as mp
 
@@ -27,11 +27,21 @@ def _write(action, provider: dict, key: str | None = None) -> None:
 
 
 providers = data.providers()
+ORDER_KEY = "providers_row_order"
+rows_in_order = stable_order.stable(ORDER_KEY, providers, lambda p: p["id"])
+if [p["id"] for p in rows_in_order] != [p["id"] for p in providers]:
+    st.button(
+        "Sort by priority",
+        icon=":material/sort:",
+        on_click=stable_order.reset,
+        args=(ORDER_KEY,),
+        help="Rows keep their place while you edit; this puts them in routing order again",
+    )
 usage = {row["provider"]: row for row in data.metrics(f)["by_provider"]}
 header = st.columns([3, 1.2, 1.2, 2.2, 1.4], vertical_alignment="bottom")
 for column, text in zip(header, ["Provider", "Enabled", "Priority", "Circuit"], strict=False):
     column.markdown(f"**{text}**")
-for p in providers:
+for p in rows_in_order:
     name, enabled, priority, circuit, reset = st.columns([3, 1.2, 1.2, 2.2, 1.4], vertical_alignment="center")
     name.markdown(f"**{p['display_name']}**  \n`{p['name']}` · {p['provider_type']}")
     # Keys carry the stored value, so a change made elsewhere (CLI, another tab) shows on the next run.

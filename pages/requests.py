@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from dashboard import data, filters
+from dashboard import data, filters, request_detail
 from metrics_core import STATUSES
 from metrics_core import formatting as fmt
 
@@ -65,6 +65,7 @@ top_right.download_button(
 
 page = st.session_state.get("log_page", 1)
 rows = data.request_log(f, limit=page_size, offset=(min(page, pages) - 1) * page_size, **query)
+request_detail.follow_selection("log_table", [int(i) for i in rows["id"]])
 shown = rows.assign(tags=rows["tags"].map(lambda t: ", ".join(f"{k}={v}" for k, v in sorted(t.items()))))
 picked = st.dataframe(
     shown,
@@ -110,13 +111,4 @@ if pages > 1:
     st.caption(f"Page {min(page, pages)} of {fmt.count(pages)}")
 
 if picked.selection.rows:
-    row = rows.iloc[picked.selection.rows[0]]
-    with st.container(border=True):
-        st.markdown(
-            f"**Call {row['id']}** · {row['timestamp']:%Y-%m-%d %H:%M:%S} UTC · {row['provider']} / "
-            f"`{row['model']}` · {row['status']}"
-        )
-        if isinstance(row["error_message"], str) and row["error_message"]:
-            st.code(row["error_message"], language=None, wrap_lines=True)
-        details = row.drop(["id", "timestamp", "provider", "model", "status", "error_message"])
-        st.json({k: None if isinstance(v, float) and v != v else v for k, v in details.items()}, expanded=True)
+    request_detail.show_call(rows.iloc[picked.selection.rows[0]])
