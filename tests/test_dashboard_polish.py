@@ -62,7 +62,9 @@ def test_a_selection_is_dropped_when_filtering_hides_the_call(demo_db):
 def test_a_selection_follows_its_call_when_the_call_moves(demo_db):
     at = app("requests")
     shown = at.dataframe[0].value
-    position = next(i for i, s in enumerate(shown["status"]) if s != "success" and i > 0 and shown["status"][0] == "success")
+    position = next(
+        i for i, s in enumerate(shown["status"]) if s != "success" and i > 0 and shown["status"][0] == "success"
+    )
     status = shown["status"][position]
     call_id = int(shown["id"][position])
     select_row(at, position)
@@ -80,7 +82,9 @@ def test_row_details_show_numbers_as_numbers(demo_db):
     position = next(i for i, s in enumerate(shown["status"]) if s == "success")
     select_row(at, position)
     details = json.loads(at.json[0].value)
-    row = queries.request_log(limit=1, offset=position, start=datetime.combine(Window.last(30).start, datetime.min.time()))
+    row = queries.request_log(
+        limit=1, offset=position, start=datetime.combine(Window.last(30).start, datetime.min.time())
+    )
     assert details["prompt_tokens"] == int(row["prompt_tokens"][0])
     assert isinstance(details["prompt_tokens"], int) and isinstance(details["completion_tokens"], int)
     assert "np." not in at.json[0].value and "NaN" not in at.json[0].value
