@@ -12,6 +12,7 @@ from decimal import Decimal
 from .money import CENT
 
 DASH = "—"
+MAX_PLACES = 8  # money: never more decimal places than this (JSON and CLI too)
 
 
 def is_missing(value) -> bool:
@@ -29,14 +30,28 @@ def is_missing(value) -> bool:
 
 
 def money(value, *, places: int | None = None, missing: str = DASH) -> str:
-    """``$1,234.56``; under a dollar four places (``$0.0105``); zero ``$0.00``; None -> ``missing``."""
+    """``$1,234.56``; under a dollar enough places for two significant digits, at least two and
+    trailing zeros dropped (``$0.25``, ``$0.0042``, ``$0.0105``, ``$0.000012``); zero ``$0.00``;
+    None -> ``missing``. Never more than 8 places."""
     if is_missing(value):
         return missing
     value = value if isinstance(value, Decimal) else Decimal(str(float(value)))
+    trim = places is None
     if places is None:
-        places = 2 if abs(value) >= 1 or value == 0 else 4
-    text = f"${abs(value).quantize(CENT if places == 2 else Decimal(1).scaleb(-places)):,.{places}f}"
-    return f"-{text}" if value < 0 else text
+        if abs(value) >= 1 or value == 0:
+            places = 2
+        else:
+            places = min(MAX_PLACES, max(4, -abs(value).adjusted() + 1))
+    text = f"{abs(value).quantize(CENT if places == 2 else Decimal(1).scaleb(-places)):,.{places}f}"
+    if trim and places > 2:
+        whole, _, fraction = text.partition(".")
+        text = f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+    return f"-${text}" if value < 0 and text.strip("0.,") else f"${text}"
+
+
+def plural(n, word: str, many: str | None = None) -> str:
+    """``1 call``, ``2 calls``, ``1,204 calls`` (``many`` for irregular plurals)."""
+    return f"{count(n)} {word if n == 1 else (many or word + 's')}"
 
 
 def count(value) -> str:
@@ -45,13 +60,15 @@ def count(value) -> str:
 
 
 def compact(value) -> str:
-    """``1.2M``, ``35.4k``, ``950``: for big token counts."""
+    """``3.0M``, ``5.8M``, ``413k``, ``1.2k``, ``950``: for big token counts (one decimal under ten
+    of a unit, none for thousands above that)."""
     if is_missing(value):
         return DASH
     value = float(value)
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:,.1f}{suffix}"
+        if round(abs(value) / size, 1) >= 1:
+            scaled = value / size
+            return f"{scaled:,.0f}{suffix}" if suffix == "k" and abs(scaled) >= 10 else f"{scaled:,.1f}{suffix}"
     return f"{value:,.0f}"
 
 
@@ -70,7 +87,8 @@ def ms(value) -> str:
 
 def delta(current, previous, *, kind: str = "count") -> str | None:
     """The change from ``previous`` to ``current`` as a signed string for ``st.metric``'s delta;
-    None when there is nothing to compare with.
+    None when there is nothing to compare with. A change that rounds to zero has no sign
+    (``0 ms (0.0%)``), so it reads neutral, not up or down (see ``is_change``).
 
     ``kind``: ``count`` (``+1,204 (+12.0%)``), ``money`` (``+$3.20``), ``points`` (percentage points,
     ``-1.5 pp``), ``ms`` (``+35 ms``).
@@ -79,15 +97,30 @@ def delta(current, previous, *, kind: str = "count") -> str | None:
         return None
     current, previous = float(current), float(previous)
     diff = current - previous
+    share = diff / abs(previous) * 100 if previous else None
+
+    def signed(text: str, zero: bool) -> str:
+        return text.lstrip("+-") if zero else (text if text[0] in "+-" else f"+{text}")
+
     if kind == "points":
-        return f"{diff:+.1f} pp"
+        return signed(f"{diff:+.1f} pp", round(diff, 1) == 0)
     if kind == "money":
-        sign = "-" if diff < 0 else "+"
-        text = f"{sign}{money(abs(diff))}"
+        shown = money(abs(diff))
+        zero = shown.strip("$0.,") == ""
+        text = shown if zero else f"{'-' if diff < 0 else '+'}{shown}"
     elif kind == "ms":
-        text = f"{diff:+,.0f} ms"
+        zero = round(diff) == 0
+        text = signed(f"{diff:+,.0f} ms", zero)
     else:
-        text = f"{diff:+,.0f}"
-    if previous:
-        text += f" ({diff / abs(previous) * 100:+.1f}%)"
+        zero = round(diff) == 0
+        text = signed(f"{diff:+,.0f}", zero)
+    if share is not None:
+        zero_share = round(share, 1) == 0
+        text += f" ({signed(f'{share:+.1f}%', zero_share)})"
+        zero = zero and zero_share
     return text
+
+
+def is_change(delta_text: str | None) -> bool:
+    """Whether a ``delta()`` string is a change up or down (signed), not zero or nothing."""
+    return bool(delta_text) and delta_text[0] in "+-"
