@@ -8,6 +8,48 @@ import streamlit as st
 from metrics_core import formatting as fmt
 
 HEADLINE = ("id", "timestamp", "provider", "model", "status", "error_message")
+# the table's columns: all but the last (tags) fit 1440 px; endpoint, cache tokens and more are in the details
+TABLE_COLUMNS = [
+    "timestamp",
+    "provider",
+    "model",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "duration",
+    "ttft",
+    "cost",
+    "error_message",
+    "tags",
+]
+
+
+def table_view(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows as the table shows them: durations and cost as text in the one format (``1,484 ms``,
+    ``$0.0042``, ``unpriced``), tags as ``key=value`` text."""
+    return rows.assign(
+        tags=rows["tags"].map(lambda t: ", ".join(f"{k}={v}" for k, v in sorted(t.items()))),
+        duration=rows["duration_ms"].map(fmt.ms),
+        ttft=rows["ttft_ms"].map(fmt.ms),
+        cost=rows["cost_usd"].map(lambda v: fmt.money(v, missing="unpriced")),
+    )
+
+
+def table_columns() -> dict:
+    """``column_config`` of the request-log table."""
+    return {
+        "timestamp": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss", width=140),
+        "provider": st.column_config.TextColumn("Provider", width=70),
+        "model": st.column_config.TextColumn("Model", width=135),
+        "status": st.column_config.TextColumn("Status", width=85),
+        "prompt_tokens": st.column_config.NumberColumn("Prompt", format="localized", width=60),
+        "completion_tokens": st.column_config.NumberColumn("Completion", format="localized", width=80),
+        "duration": st.column_config.TextColumn("Duration", width=75),
+        "ttft": st.column_config.TextColumn("TTFT", width=65, help="Time to first token; — : not streamed"),
+        "cost": st.column_config.TextColumn("Cost", width=75, help="unpriced: no known price (never $0)"),
+        "error_message": st.column_config.TextColumn("Error", width=170),
+        "tags": st.column_config.TextColumn("Tags", width=220),
+    }
 
 
 def follow_selection(key: str, ids: list[int]) -> None:

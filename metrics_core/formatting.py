@@ -124,3 +124,24 @@ def delta(current, previous, *, kind: str = "count") -> str | None:
 def is_change(delta_text: str | None) -> bool:
     """Whether a ``delta()`` string is a change up or down (signed), not zero or nothing."""
     return bool(delta_text) and delta_text[0] in "+-"
+
+
+def money_axis_format(largest) -> str:
+    """A d3 format for a money axis whose largest value is ``largest``: cents from a dollar up,
+    enough places below (``$,.3f`` for values up to $0.05), so ticks never all read ``$0.00``."""
+    largest = 0.0 if is_missing(largest) else abs(float(largest))
+    if largest >= 1 or largest == 0:
+        return "$,.2f"
+    places = min(MAX_PLACES, max(2, -Decimal(str(largest)).adjusted() + 1))
+    return f"$,.{places}f"
+
+
+def axis_spec(fmt: str, values=()) -> dict:
+    """``alt.Axis`` keyword arguments for a d3 format: counts (``,.0f``) get whole-number ticks only,
+    money (``$...``) adapts its places to ``values``."""
+    if fmt.startswith("$"):
+        largest = max((abs(float(v)) for v in values if not is_missing(v)), default=0.0)
+        return {"format": money_axis_format(largest)}
+    if fmt in (",.0f", "d", ",d"):
+        return {"format": ",.0f", "tickMinStep": 1}
+    return {"format": fmt}

@@ -51,7 +51,7 @@ if st.session_state.get("_log_signature") != signature:  # new filters: back to 
     st.session_state.pop("log_page", None)
 
 top_left, top_right = st.columns([3, 1], vertical_alignment="center")
-top_left.markdown(f"**{fmt.count(total)}** matching calls, newest first.")
+top_left.markdown(f"**{fmt.count(total)}** matching {'call' if total == 1 else 'calls'}, newest first.")
 top_right.download_button(
     "Download CSV",
     data=lambda: data.log_csv(query),
@@ -66,45 +66,16 @@ top_right.download_button(
 page = st.session_state.get("log_page", 1)
 rows = data.request_log(f, limit=page_size, offset=(min(page, pages) - 1) * page_size, **query)
 request_detail.follow_selection("log_table", [int(i) for i in rows["id"]])
-shown = rows.assign(tags=rows["tags"].map(lambda t: ", ".join(f"{k}={v}" for k, v in sorted(t.items()))))
 picked = st.dataframe(
-    shown,
+    request_detail.table_view(rows),
     hide_index=True,
     on_select="rerun",
     selection_mode="single-row",
     key="log_table",
     placeholder="—",
     height=560,
-    column_order=[
-        "timestamp",
-        "provider",
-        "model",
-        "status",
-        "prompt_tokens",
-        "completion_tokens",
-        "cache_read_tokens",
-        "duration_ms",
-        "ttft_ms",
-        "cost_usd",
-        "error_message",
-        "tags",
-        "endpoint",
-    ],
-    column_config={
-        "timestamp": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-        "provider": "Provider",
-        "model": "Model",
-        "status": "Status",
-        "prompt_tokens": st.column_config.NumberColumn("Prompt", format="localized"),
-        "completion_tokens": st.column_config.NumberColumn("Completion", format="localized"),
-        "cache_read_tokens": st.column_config.NumberColumn("Cache read", format="localized"),
-        "duration_ms": st.column_config.NumberColumn("Duration", format="%.0f ms"),
-        "ttft_ms": st.column_config.NumberColumn("TTFT", format="%.0f ms"),
-        "cost_usd": st.column_config.NumberColumn("Cost", format="$%.6f", help="— : no known price (unpriced)"),
-        "error_message": st.column_config.TextColumn("Error", width="large"),
-        "tags": "Tags",
-        "endpoint": "Endpoint",
-    },
+    column_order=request_detail.TABLE_COLUMNS,
+    column_config=request_detail.table_columns(),
 )
 if pages > 1:
     st.pagination(pages, key="log_page", max_visible_pages=9, persist_state="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,28 @@ def test_changing_a_priority_keeps_the_rows_in_place(demo_db):
     sort = next(b for b in at.button if b.label == "Sort by priority")
     sort.click().run()
     assert toggle_order(at)[:2] == sorted([str(queries.get_provider("ollama")["id"]), str(openai["id"])], key=int)
+
+
+def test_a_provider_never_called_shows_no_calls_not_full_availability(engine):
+    at = app("providers")
+    availability = {m.label: m.value for m in at.metric}
+    assert availability == {
+        "Ollama (Local)": "no calls",
+        "LocalAI": "no calls",
+        "Claude (Anthropic)": "no calls",
+        "OpenAI GPT-4": "no calls",
+    }
+    details = at.dataframe[0].value
+    assert details["Success"].tolist() == ["no calls"] * 4
+
+
+def test_budgets_can_be_set_on_a_fresh_database(engine):
+    at = app("budgets")
+    assert [t.value for t in at.title] == ["Budgets"]  # not the first-run screen
+    at.text_input(key="budget_name").set_value("team")
+    at.number_input(key="budget_amount").set_value(25.0)
+    at.button(key="budget_save").click().run()
+    assert not at.exception
+    from metrics_core import budgets
+
+    assert [(b.name, b.scope_label, b.amount_usd) for b in budgets.list_budgets()] == [("team", "all", Decimal(25))]
