@@ -49,6 +49,15 @@ def money(value, *, places: int | None = None, missing: str = DASH) -> str:
     return f"-${text}" if value < 0 and text.strip("0.,") else f"${text}"
 
 
+def money_column(values) -> list[str]:
+    """Money for one table column, all with the same places so the points line up: cents, or four
+    places (more if needed) when a value is below a cent; missing values read ``unpriced``."""
+    amounts = [None if is_missing(v) else Decimal(str(v)) for v in values]
+    small = [abs(a) for a in amounts if a is not None and a != 0 and abs(a) < CENT]
+    places = 2 if not small else min(MAX_PLACES, max(4, -min(small).adjusted() + 1))
+    return [money(a, places=places, missing="unpriced") for a in amounts]
+
+
 def plural(n, word: str, many: str | None = None) -> str:
     """``1 call``, ``2 calls``, ``1,204 calls`` (``many`` for irregular plurals)."""
     return f"{count(n)} {word if n == 1 else (many or word + 's')}"
@@ -145,3 +154,26 @@ def axis_spec(fmt: str, values=()) -> dict:
     if fmt in (",.0f", "d", ",d"):
         return {"format": ",.0f", "tickMinStep": 1}
     return {"format": fmt}
+
+
+JSON_PLACES = 10  # money in JSON output: at most this many decimal places
+
+
+def json_ready(value):
+    """``value`` for ``json.dumps``: floats and Decimals rounded to ``JSON_PLACES`` places (Decimals
+    become numbers), dates as ISO text; dicts, lists and tuples converted all the way down."""
+    from datetime import date
+
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, JSON_PLACES)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

@@ -74,12 +74,27 @@ def drawn(page) -> None:
     page.wait_for_timeout(300)
 
 
+def open_details(page) -> None:
+    """Select the request log's first row (its checkbox, drawn on the canvas) and wait for its details."""
+    table = page.locator('[data-testid="stDataFrame"]').first
+    box = table.bounding_box()
+    x, y = box["x"] + 17, box["y"] + 35 + 17  # the row marker of the first row, under the header
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    page.locator('[data-testid="stJson"]').first.wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"^Call \d+")).first.wait_for(timeout=30_000)
+    page.locator(APP_IDLE).wait_for(timeout=30_000)
+
+
 def page_text(browser, url: str, name: str) -> str:
     page = open_page(browser, url, width=1440, height=1000)
     try:
         page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=30_000)
         page.locator(APP_IDLE).wait_for(timeout=30_000)
         drawn(page)
+        if url.endswith("/requests") and page.locator('[data-testid="stDataFrame"]').count():
+            open_details(page)  # the details pane of a call: numbers, missing values
         assert page.locator(EXCEPTION).count() == 0, page.locator(EXCEPTION).first.inner_text()
         screenshot(page, f"scan-{name}")
         return page.evaluate(TEXT_JS)
