@@ -89,3 +89,10 @@ def test_budget_list_aligns_money_and_json_keeps_ten_places(engine):
     assert Decimal(str(spent)) == Decimal("0.000018")
     places = [len(d) for d in re.findall(r": -?\d+\.(\d+)", cli("budget", "list", "--json").stdout)]
     assert places and max(places) <= 10
+
+
+def test_progress_bars_stay_quiet_when_piped(engine):
+    out = cli("demo", "--days", "2", "--per-day", "20")  # stderr is a pipe here, not a terminal
+    assert out.returncode == 0 and out.stderr == ""
+    out = cli("reprice")
+    assert out.returncode == 0 and out.stderr == ""
