@@ -132,3 +132,20 @@ def test_budgets_can_be_set_on_a_fresh_database(engine):
     from metrics_core import budgets
 
     assert [(b.name, b.scope_label, b.amount_usd) for b in budgets.list_budgets()] == [("team", "all", Decimal(25))]
+
+
+def test_an_error_text_filter_pages_without_a_total_until_asked(demo_db):
+    at = app("requests")
+    at.selectbox(key="log_page_size").set_value(50).run()
+    at.text_input(key="log_error").set_value("error").run()
+    assert not at.exception
+    start = datetime.combine(Window.last(30).start, datetime.min.time())
+    matching = queries.request_count(start=start, error_contains="error")
+    assert matching > 50  # more than one page
+    texts = [m.value for m in at.markdown]
+    assert "Calls **1–50** of many matching, newest first." in texts
+    assert len(at.dataframe[0].value) == 50
+    at.pagination(key="log_page").set_value(2).run()
+    assert any(t.startswith("Calls **51–") for t in (m.value for m in at.markdown))
+    at.button(key="log_count").click().run()
+    assert any(f"**{matching:,}** matching calls" in m.value for m in at.markdown)
