@@ -10,9 +10,9 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from metrics_core.formatting import axis_spec
+from metrics_core.formatting import PROVIDER_PALETTE, axis_spec, provider_colors
 
-PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d"]
+PALETTE = list(PROVIDER_PALETTE)
 NEUTRAL = "#8c8c8c"  # averages and references: grey reads on both themes
 HEIGHT = 300
 
@@ -26,7 +26,7 @@ MEASURES = {
 
 def provider_color(names: list[str], field: str = "provider", title: str = "Provider") -> alt.Color:
     """The same color for a provider on every chart (``names``: every provider, in a fixed order)."""
-    colors = [PALETTE[i % len(PALETTE)] for i in range(len(names))]
+    colors = provider_colors(names)
     return alt.Color(
         f"{field}:N", title=title, scale=alt.Scale(domain=names, range=colors), legend=alt.Legend(orient="bottom")
     )

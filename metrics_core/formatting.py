@@ -12,6 +12,8 @@ from decimal import Decimal
 from .money import CENT
 
 DASH = "—"
+# one color per provider on every chart (dashboard and HTML report): by provider id, in this order
+PROVIDER_PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d")
 MAX_PLACES = 8  # money: never more decimal places than this (JSON and CLI too)
 
 
@@ -133,6 +135,11 @@ def delta(current, previous, *, kind: str = "count") -> str | None:
 def is_change(delta_text: str | None) -> bool:
     """Whether a ``delta()`` string is a change up or down (signed), not zero or nothing."""
     return bool(delta_text) and delta_text[0] in "+-"
+
+
+def provider_colors(names_by_id) -> list[str]:
+    """The chart colors of providers given in id order (the same provider, the same color everywhere)."""
+    return [PROVIDER_PALETTE[i % len(PROVIDER_PALETTE)] for i in range(len(list(names_by_id)))]
 
 
 def money_axis_format(largest) -> str:

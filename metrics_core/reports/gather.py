@@ -27,6 +27,7 @@ class Report:
     errors: pd.DataFrame
     daily: list[dict]
     daily_by_provider: list[dict]
+    provider_order: tuple[str, ...] = ()  # every provider's name by id: its chart color (formatting)
 
     @property
     def month_label(self) -> str:
@@ -67,4 +68,5 @@ def monthly_report(month: date | str | None = None, *, now: datetime | None = No
         errors=queries.top_errors(window=window, limit=10, engine=engine),
         daily=trends["daily"],
         daily_by_provider=trends["by_provider"],
+        provider_order=tuple(p["name"] for p in sorted(queries.list_providers(engine), key=lambda p: p["id"])),
     )
