@@ -77,12 +77,10 @@ def plain(value):
         return {k: plain(v) for k, v in value.items()}
     if fmt.is_missing(value):
         return fmt.DASH
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()  # numpy scalar -> int / float / bool
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return value
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy scalar -> int / float / bool
     return value
 
 
