@@ -72,8 +72,8 @@ class Filters:
         current = self.comparison.current
         if current is None:
             return "nothing yet"
-        before = "the day before" if current.days == 1 else f"the {current.days} days before"
-        return before + (" (complete days, today left out)" if self.comparison.running_day else "")
+        # short: it sits next to the delta; the caption under the KPIs says that today is left out
+        return "the day before" if current.days == 1 else f"the {current.days} days before"
 
     def describe(self) -> str:
         w = self.window
