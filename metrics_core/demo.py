@@ -214,7 +214,8 @@ def generate(days: int = 90, per_day: int = 300, seed: int = 42, *, now: datetim
 
 def _retries(day_start: datetime, rng, now: datetime) -> list[tuple]:
     """During the outage the application keeps retrying OpenAI about every ten minutes: the calls
-    that open the circuit early and then probe it while half-open."""
+    that open the circuit early and then probe it while half-open; the first retry after it ends
+    succeeds and closes the circuit."""
     start, end = OUTAGE_HOURS
     out = []
     for k in range((end - start) * 6):
@@ -226,6 +227,10 @@ def _retries(day_start: datetime, rng, now: datetime) -> list[tuple]:
         tags = {"project": "support", "feature": "chat", "user": USERS[k % len(USERS)]}
         out.append(("openai", "gpt-4o-mini", status, ENDPOINTS["openai"], 0, 0, 0, 0, 0, duration, None,
                     error_text("openai", status, outage=True), tags, ts, 0.0))  # fmt: skip
+    ts = day_start + timedelta(hours=end, minutes=float(rng.uniform(2, 8)))  # the retry after the fix: it works
+    if ts <= now:
+        out.append(("openai", "gpt-4o-mini", "success", ENDPOINTS["openai"], 420, 60, 0, 0, 0, 0.8, None, None,
+                    {"project": "support", "feature": "chat", "user": USERS[0]}, ts, 0.0))  # fmt: skip
     return out
 
 
