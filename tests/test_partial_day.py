@@ -119,3 +119,14 @@ def test_overview_at_0233_compares_complete_days_and_zero_is_neutral(engine):
     assert list(requests.proto.chart_data) == [10.0] * 6  # the sparkline stops at yesterday
     captions = " ".join(c.value for c in at.caption)
     assert "Deltas compare the window's 6 complete days with the 6 days before" in captions
+
+
+def test_today_at_0233_has_no_red_delta(engine):
+    with time_machine.travel(NOW, tick=False):
+        steady_traffic()
+        at = AppTest.from_file(APP, default_timeout=60).run()
+        at.sidebar.selectbox(key="filter_window").set_value("Today").run()
+        assert not at.exception, at.exception
+    requests = next(m for m in at.metric if m.label == "Requests")
+    assert (requests.value, requests.delta) == ("1", "")  # was -90.0% in red against a whole day
+    assert any(c.value.startswith("No delta yet: the window is only today") for c in at.caption)
