@@ -14,17 +14,23 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@echo "Installing dependencies into $(VENV) (first run, or the requirements changed): about 2-3 minutes..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
+	@echo "✓ Dependencies installed in $(VENV)"
 
 run: $(STAMP) ## migrate the database and start the dashboard on http://$(HOST):$(PORT)
+	@$(BIN)/python -c "import socket, sys; sys.exit(socket.socket().connect_ex(('$(HOST)', $(PORT))) == 0)" || \
+		{ echo "error: port $(PORT) on $(HOST) is already in use (another dashboard?); choose another: make run PORT=8502" >&2; exit 1; }
 	$(BIN)/llm-metrics migrate
+	@echo "Starting the dashboard on http://$(HOST):$(PORT) (Ctrl+C stops it)"
 	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: $(STAMP) ## run the whole test suite
+	@echo "Running the test suite on SQLite and PostgreSQL (a throwaway server; several minutes)..."
 	$(BIN)/python -m pytest -q
 
 # The calendar step: the suite (SQLite, no browser) with the clock moved, subprocesses included, by

@@ -27,7 +27,7 @@ if not signed_in:  # every URL resolves to its page, which opens once the passwo
     auth.login_page()
     st.stop()
 key, providers = shell.open_database()
-if not data.has_calls() and page.url_path != "providers":
+if not data.has_calls() and page.url_path not in ("providers", "budgets"):  # both work before the first call
     shell.first_run()
     st.stop()
 filters.sidebar(key, providers)

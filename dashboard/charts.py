@@ -10,7 +10,9 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d"]
+from metrics_core.formatting import PROVIDER_PALETTE, axis_spec, provider_colors
+
+PALETTE = list(PROVIDER_PALETTE)
 NEUTRAL = "#8c8c8c"  # averages and references: grey reads on both themes
 HEIGHT = 300
 
@@ -24,7 +26,7 @@ MEASURES = {
 
 def provider_color(names: list[str], field: str = "provider", title: str = "Provider") -> alt.Color:
     """The same color for a provider on every chart (``names``: every provider, in a fixed order)."""
-    colors = [PALETTE[i % len(PALETTE)] for i in range(len(names))]
+    colors = provider_colors(names)
     return alt.Color(
         f"{field}:N", title=title, scale=alt.Scale(domain=names, range=colors), legend=alt.Legend(orient="bottom")
     )
@@ -40,7 +42,7 @@ def stacked_daily(
         .mark_bar()
         .encode(
             x=alt.X("yearmonthdate(date):T", title=None, axis=alt.Axis(format="%-d %b", labelAngle=0)),
-            y=alt.Y(f"{measure}:Q", title=title, stack="zero", axis=alt.Axis(format=fmt)),
+            y=alt.Y(f"{measure}:Q", title=title, stack="zero", axis=alt.Axis(**axis_spec(fmt, totals[measure]))),
             color=provider_color(names),
             order=alt.Order("provider:N"),
             tooltip=[
@@ -81,7 +83,7 @@ def actual_vs_reference(frame: pd.DataFrame, category: str, reference_model: str
         .mark_bar()
         .encode(
             y=alt.Y(f"{category}:N", title=None, sort="-x"),
-            x=alt.X("usd:Q", title="USD", axis=alt.Axis(format="$,.2f")),
+            x=alt.X("usd:Q", title="USD", axis=alt.Axis(**axis_spec("$,.2f", long["usd"]))),
             yOffset=alt.YOffset("kind:N", sort=list(names.values())),
             color=alt.Color(
                 "kind:N",
@@ -117,7 +119,9 @@ def daily_lines(
         .mark_line(point=alt.OverlayMarkDef(size=18))
         .encode(
             x=alt.X("yearmonthdate(date):T", title=None, axis=alt.Axis(format="%-d %b", labelAngle=0)),
-            y=alt.Y("value:Q", title=y_title, axis=alt.Axis(format=fmt), scale=scale or alt.Scale()),
+            y=alt.Y(
+                "value:Q", title=y_title, axis=alt.Axis(**axis_spec(fmt, long["value"])), scale=scale or alt.Scale()
+            ),
             color=alt.Color(
                 "series:N",
                 title=None,
@@ -180,7 +184,7 @@ def bars(
         .mark_bar()
         .encode(
             y=alt.Y(f"{category}:N", title=None, sort="-x"),
-            x=alt.X(f"{value}:Q", title=title, axis=alt.Axis(format=fmt)),
+            x=alt.X(f"{value}:Q", title=title, axis=alt.Axis(**axis_spec(fmt, frame[value]))),
             color=color if color is not None else alt.value(PALETTE[0]),
             tooltip=tooltip or [alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{value}:Q", title=title, format=fmt)],
         )

@@ -68,6 +68,20 @@ def cost_summary(f, *, previous: bool = False) -> dict:
     return _q(queries.cost_summary, f, window=f.window.previous() if previous else None)
 
 
+def compared_metrics(f) -> tuple[dict, dict] | None:
+    """``metrics`` over the compared complete days and over the days before (``f.comparison``)."""
+    c = f.comparison
+    return (_q(queries.metrics, f, window=c.current), _q(queries.metrics, f, window=c.previous)) if c.current else None
+
+
+def compared_costs(f) -> tuple[dict, dict] | None:
+    """``cost_summary`` over the compared complete days and over the days before."""
+    c = f.comparison
+    if c.current is None:
+        return None
+    return _q(queries.cost_summary, f, window=c.current), _q(queries.cost_summary, f, window=c.previous)
+
+
 def tag_costs(f, tag_key: str | None = None) -> pd.DataFrame:
     return _q(queries.tag_costs, f, tag_key=tag_key)
 

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 import streamlit as st
 from sqlalchemy.engine import make_url
 
-from metrics_core import clock
+from metrics_core import clock, queries
 from metrics_core.queries import Window
 
 from . import data, shell
@@ -62,9 +62,18 @@ class Filters:
         """Midnight after the window's last day (exclusive)."""
         return datetime.combine(self.window.end + timedelta(days=1), datetime.min.time())
 
+    @property
+    def comparison(self) -> queries.Comparison:
+        """What the deltas compare: complete days only (``metrics_core.queries.comparison``)."""
+        return queries.comparison(self.window)
+
     def previous_label(self) -> str:
-        """What the deltas compare with: the window of the same length just before."""
-        return "the day before" if self.window.days == 1 else f"the {self.window.days} days before"
+        """What the deltas compare with, for ``delta_description``."""
+        current = self.comparison.current
+        if current is None:
+            return "nothing yet"
+        # short: it sits next to the delta; the caption under the KPIs says that today is left out
+        return "the day before" if current.days == 1 else f"the {current.days} days before"
 
     def describe(self) -> str:
         w = self.window

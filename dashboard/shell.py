@@ -73,6 +73,7 @@ def first_run() -> None:
     if st.button("Load demo data", type="primary", icon=":material/play_arrow:"):
         with st.spinner("Writing demo calls…"):
             n = demo.load(days=DEMO_DAYS, per_day=DEMO_PER_DAY)
+            demo.add_budgets()
         data.invalidate()
         st.toast(f"Loaded {n:,} demo calls.")
         st.rerun()

@@ -37,7 +37,8 @@ def kpi_row(kpis: list[Kpi], *, previous_label: str = "previous window", per_row
             k.label,
             k.value,
             k.delta,
-            delta_color=k.delta_color,
+            delta_color=k.delta_color if fmt.is_change(k.delta) else "off",
+            delta_arrow="auto" if fmt.is_change(k.delta) else "off",
             help=k.help,
             border=True,
             chart_data=k.chart,
@@ -61,7 +62,7 @@ def provider_card(provider: dict, usage: dict | None) -> None:
             state_badge(provider)
         if usage and usage["total_requests"]:
             st.markdown(
-                f"{fmt.count(usage['total_requests'])} calls · **{fmt.pct(usage['success_rate'])}** success  \n"
+                f"{fmt.plural(usage['total_requests'], 'call')} · **{fmt.pct(usage['success_rate'])}** success  \n"
                 f"avg {fmt.ms(usage['avg_response_time_ms'])} · p95 {fmt.ms(usage['p95_response_time_ms'])}"
             )
         else:
@@ -101,15 +102,16 @@ def attention_items(health: dict, costs: dict, providers: list[dict]) -> list[At
             Attention(
                 "warning",
                 f"Only {fmt.pct(health['recent_success_rate'])} of the last hour's "
-                f"{fmt.count(health['recent_requests'])} calls succeeded.",
+                f"{fmt.plural(health['recent_requests'], 'call')} succeeded.",
             )
         )
     if costs["unpriced_requests"]:
         models = sorted({m["model"] for m in costs["by_model"] if m["unpriced_requests"]})
+        have = "has" if costs["unpriced_requests"] == 1 else "have"
         items.append(
             Attention(
                 "warning",
-                f"**{fmt.count(costs['unpriced_requests'])} calls have no known price** "
+                f"**{fmt.plural(costs['unpriced_requests'], 'call')} {have} no known price** "
                 f"({', '.join(models)}) and are left out of spend. Give them a price with "
                 "`llm-metrics price set --model … --input … --output …`, then "
                 "`llm-metrics reprice`.",

@@ -12,6 +12,9 @@ from decimal import Decimal
 from .money import CENT
 
 DASH = "—"
+# one color per provider on every chart (dashboard and HTML report): by provider id, in this order
+PROVIDER_PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d")
+MAX_PLACES = 8  # money: never more decimal places than this (JSON and CLI too)
 
 
 def is_missing(value) -> bool:
@@ -29,14 +32,37 @@ def is_missing(value) -> bool:
 
 
 def money(value, *, places: int | None = None, missing: str = DASH) -> str:
-    """``$1,234.56``; under a dollar four places (``$0.0105``); zero ``$0.00``; None -> ``missing``."""
+    """``$1,234.56``; under a dollar enough places for two significant digits, at least two and
+    trailing zeros dropped (``$0.25``, ``$0.0042``, ``$0.0105``, ``$0.000012``); zero ``$0.00``;
+    None -> ``missing``. Never more than 8 places."""
     if is_missing(value):
         return missing
     value = value if isinstance(value, Decimal) else Decimal(str(float(value)))
+    trim = places is None
     if places is None:
-        places = 2 if abs(value) >= 1 or value == 0 else 4
-    text = f"${abs(value).quantize(CENT if places == 2 else Decimal(1).scaleb(-places)):,.{places}f}"
-    return f"-{text}" if value < 0 else text
+        if abs(value) >= 1 or value == 0:
+            places = 2
+        else:
+            places = min(MAX_PLACES, max(4, -abs(value).adjusted() + 1))
+    text = f"{abs(value).quantize(CENT if places == 2 else Decimal(1).scaleb(-places)):,.{places}f}"
+    if trim and places > 2:
+        whole, _, fraction = text.partition(".")
+        text = f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+    return f"-${text}" if value < 0 and text.strip("0.,") else f"${text}"
+
+
+def money_column(values) -> list[str]:
+    """Money for one table column, all with the same places so the points line up: cents, or four
+    places (more if needed) when a value is below a cent; missing values read ``unpriced``."""
+    amounts = [None if is_missing(v) else Decimal(str(v)) for v in values]
+    small = [abs(a) for a in amounts if a is not None and a != 0 and abs(a) < CENT]
+    places = 2 if not small else min(MAX_PLACES, max(4, -min(small).adjusted() + 1))
+    return [money(a, places=places, missing="unpriced") for a in amounts]
+
+
+def plural(n, word: str, many: str | None = None) -> str:
+    """``1 call``, ``2 calls``, ``1,204 calls`` (``many`` for irregular plurals)."""
+    return f"{count(n)} {word if n == 1 else (many or word + 's')}"
 
 
 def count(value) -> str:
@@ -45,13 +71,15 @@ def count(value) -> str:
 
 
 def compact(value) -> str:
-    """``1.2M``, ``35.4k``, ``950``: for big token counts."""
+    """``3.0M``, ``5.8M``, ``413k``, ``1.2k``, ``950``: for big token counts (one decimal under ten
+    of a unit, none for thousands above that)."""
     if is_missing(value):
         return DASH
     value = float(value)
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:,.1f}{suffix}"
+        if round(abs(value) / size, 1) >= 1:
+            scaled = value / size
+            return f"{scaled:,.0f}{suffix}" if suffix == "k" and abs(scaled) >= 10 else f"{scaled:,.1f}{suffix}"
     return f"{value:,.0f}"
 
 
@@ -70,7 +98,8 @@ def ms(value) -> str:
 
 def delta(current, previous, *, kind: str = "count") -> str | None:
     """The change from ``previous`` to ``current`` as a signed string for ``st.metric``'s delta;
-    None when there is nothing to compare with.
+    None when there is nothing to compare with. A change that rounds to zero has no sign
+    (``0 ms (0.0%)``), so it reads neutral, not up or down (see ``is_change``).
 
     ``kind``: ``count`` (``+1,204 (+12.0%)``), ``money`` (``+$3.20``), ``points`` (percentage points,
     ``-1.5 pp``), ``ms`` (``+35 ms``).
@@ -79,15 +108,79 @@ def delta(current, previous, *, kind: str = "count") -> str | None:
         return None
     current, previous = float(current), float(previous)
     diff = current - previous
+    share = diff / abs(previous) * 100 if previous else None
+
+    def signed(text: str, zero: bool) -> str:
+        return text.lstrip("+-") if zero else (text if text[0] in "+-" else f"+{text}")
+
     if kind == "points":
-        return f"{diff:+.1f} pp"
+        return signed(f"{diff:+.1f} pp", round(diff, 1) == 0)
     if kind == "money":
-        sign = "-" if diff < 0 else "+"
-        text = f"{sign}{money(abs(diff))}"
+        shown = money(abs(diff))
+        zero = shown.strip("$0.,") == ""
+        text = shown if zero else f"{'-' if diff < 0 else '+'}{shown}"
     elif kind == "ms":
-        text = f"{diff:+,.0f} ms"
+        zero = round(diff) == 0
+        text = signed(f"{diff:+,.0f} ms", zero)
     else:
-        text = f"{diff:+,.0f}"
-    if previous:
-        text += f" ({diff / abs(previous) * 100:+.1f}%)"
+        zero = round(diff) == 0
+        text = signed(f"{diff:+,.0f}", zero)
+    if share is not None:
+        zero_share = round(share, 1) == 0
+        text += f" ({signed(f'{share:+.1f}%', zero_share)})"
+        zero = zero and zero_share
     return text
+
+
+def is_change(delta_text: str | None) -> bool:
+    """Whether a ``delta()`` string is a change up or down (signed), not zero or nothing."""
+    return bool(delta_text) and delta_text[0] in "+-"
+
+
+def provider_colors(names_by_id) -> list[str]:
+    """The chart colors of providers given in id order (the same provider, the same color everywhere)."""
+    return [PROVIDER_PALETTE[i % len(PROVIDER_PALETTE)] for i in range(len(list(names_by_id)))]
+
+
+def money_axis_format(largest) -> str:
+    """A d3 format for a money axis whose largest value is ``largest``: cents from a dollar up,
+    enough places below (``$,.3f`` for values up to $0.05), so ticks never all read ``$0.00``."""
+    largest = 0.0 if is_missing(largest) else abs(float(largest))
+    if largest >= 1 or largest == 0:
+        return "$,.2f"
+    places = min(MAX_PLACES, max(2, -Decimal(str(largest)).adjusted() + 1))
+    return f"$,.{places}f"
+
+
+def axis_spec(fmt: str, values=()) -> dict:
+    """``alt.Axis`` keyword arguments for a d3 format: counts (``,.0f``) get whole-number ticks only,
+    money (``$...``) adapts its places to ``values``."""
+    if fmt.startswith("$"):
+        largest = max((abs(float(v)) for v in values if not is_missing(v)), default=0.0)
+        return {"format": money_axis_format(largest)}
+    if fmt in (",.0f", "d", ",d"):
+        return {"format": ",.0f", "tickMinStep": 1}
+    return {"format": fmt}
+
+
+JSON_PLACES = 10  # money in JSON output: at most this many decimal places
+
+
+def json_ready(value):
+    """``value`` for ``json.dumps``: floats and Decimals rounded to ``JSON_PLACES`` places (Decimals
+    become numbers), dates as ISO text; dicts, lists and tuples converted all the way down."""
+    from datetime import date
+
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, JSON_PLACES)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

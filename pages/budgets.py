@@ -3,7 +3,7 @@
 import altair as alt
 import streamlit as st
 
-from dashboard import filters
+from dashboard import budget_form, filters
 from metrics_core import alerts, budgets
 
 filters.current()  # first on every page: runs the page inside app.py (password, database checks, sidebar)
@@ -22,22 +22,26 @@ else:
     st.dataframe(
         table,
         hide_index=True,
+        placeholder="—",
         column_order=["name", "scope", "period_label", "kind", "amount_usd", "spent_usd", "held_usd", "used", "percent",
-                      "projected_usd", "projected_low_usd", "projected_high_usd", "run_out_date", "state"],
+                      "projected_usd", "run_out_date", "state"],
         column_config={
-            "name": "Budget", "scope": "Scope", "period_label": "Period", "kind": "Kind",
-            "amount_usd": st.column_config.NumberColumn("Limit", format="$%.2f"),
-            "spent_usd": st.column_config.NumberColumn("Spent", format="$%.2f"),
-            "held_usd": st.column_config.NumberColumn("Held", format="$%.2f",
+            "name": st.column_config.TextColumn("Budget", width=120),
+            "scope": st.column_config.TextColumn("Scope", width=175),
+            "period_label": st.column_config.TextColumn("Period", width=90),
+            "kind": st.column_config.TextColumn("Kind", width=55),
+            "amount_usd": st.column_config.NumberColumn("Limit", format="dollar", width=80),
+            "spent_usd": st.column_config.NumberColumn("Spent", format="dollar", width=80),
+            "held_usd": st.column_config.NumberColumn("Held", format="dollar", width=70,
                                                       help="Worst case of calls in flight (hard budgets)"),
-            "used": st.column_config.ProgressColumn("Used", min_value=0, max_value=100, format="%.0f%%"),
-            "percent": st.column_config.NumberColumn("%", format="%.1f%%"),
-            "projected_usd": st.column_config.NumberColumn("Projected", format="$%.2f",
-                                                           help="Spend at the end of the period at the current pace"),
-            "projected_low_usd": st.column_config.NumberColumn("Low", format="$%.2f"),
-            "projected_high_usd": st.column_config.NumberColumn("High", format="$%.2f"),
-            "run_out_date": st.column_config.TextColumn("Runs out", help="At the current pace; empty: not this period"),
-            "state": "State",
+            "used": st.column_config.ProgressColumn("Used", min_value=0, max_value=100, format="%.0f%%", width=90),
+            "percent": st.column_config.NumberColumn("%", format="%.1f%%", width=60),
+            "projected_usd": st.column_config.NumberColumn("Projected", format="dollar", width=85,
+                                                           help="Spend at the end of the period at the current pace "
+                                                                "(the range is under the forecast chart)"),
+            "run_out_date": st.column_config.TextColumn("Runs out", width=85,
+                                                        help="At the current pace; — : not this period"),
+            "state": st.column_config.TextColumn("State", width=60),
         },
     )  # fmt: skip
     over = [s.budget.name for s in statuses if s.exhausted and s.budget.hard]
@@ -69,21 +73,7 @@ else:
                f"(a process died): {status.expired_holds}.")  # fmt: skip
 
 with st.expander("Add or change a budget", expanded=not statuses):
-    with st.form("budget"):
-        name = st.text_input("Name", placeholder="team-monthly")
-        amount = st.number_input("Amount (USD per period)", min_value=0.01, value=100.0, step=10.0)
-        scope = st.text_input("Scope", value="all", help="all, provider:NAME, model:NAME or tag:KEY=VALUE")
-        period = st.selectbox("Period", budgets.PERIODS)
-        thresholds = st.text_input("Alert thresholds (%)", value="50,80,100")
-        hard = st.toggle("Hard: block covered calls and fall back to local providers once spent")
-        if st.form_submit_button("Save budget", type="primary"):
-            try:
-                budgets.set_budget(name=name.strip(), amount_usd=str(amount), scope=scope, period=period,
-                                   thresholds=thresholds, hard=hard)  # fmt: skip
-            except ValueError as exc:
-                st.error(str(exc))
-            else:
-                st.rerun()
+    budget_form.form()
     if statuses:
         gone = st.selectbox("Delete budget", [s.budget.name for s in statuses], index=None)
         if gone and st.button(f"Delete {gone}"):

@@ -11,7 +11,8 @@ f = filters.current()
 st.title("Costs & savings")
 st.caption(f.describe())
 
-costs, before = data.cost_summary(f), data.cost_summary(f, previous=True)
+costs = data.cost_summary(f)
+then, before = data.compared_costs(f) or ({}, {"total_requests": 0})  # complete days only
 reference = costs["reference_model"]
 had_before = before["total_requests"] > 0
 widgets.kpi_row(
@@ -19,7 +20,7 @@ widgets.kpi_row(
         Kpi(
             "Spend",
             fmt.money(costs["total_cost_usd"]),
-            fmt.delta(costs["total_cost_usd"], before["total_cost_usd"], kind="money") if had_before else None,
+            fmt.delta(then["total_cost_usd"], before["total_cost_usd"], kind="money") if had_before else None,
             delta_color="inverse",
         ),
         Kpi(
@@ -30,7 +31,7 @@ widgets.kpi_row(
         Kpi(
             "Savings",
             fmt.money(costs["estimated_savings_usd"]),
-            fmt.delta(costs["estimated_savings_usd"], before["estimated_savings_usd"], kind="money")
+            fmt.delta(then["estimated_savings_usd"], before["estimated_savings_usd"], kind="money")
             if had_before
             else None,
             help="Reference cost minus actual cost, over priced calls",
@@ -52,7 +53,7 @@ widgets.kpi_row(
 if costs["unpriced_requests"]:
     models = sorted({m["model"] for m in costs["by_model"] if m["unpriced_requests"]})
     st.warning(
-        f"{fmt.count(costs['unpriced_requests'])} calls to {', '.join(models)} have no known price: they "
+        f"{fmt.plural(costs['unpriced_requests'], 'call')} to {', '.join(models)} have no known price: they "
         "are shown as *unpriced* below and left out of the totals. Set a price with `llm-metrics price set` "
         "and apply it with `llm-metrics reprice`."
     )

@@ -1,9 +1,8 @@
 """Providers & health: enable or disable, change priority, reset a circuit; availability over time."""
 
-import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, filters, widgets
+from dashboard import charts, data, filters, provider_table, stable_order, widgets
 from metrics_core import formatting as fmt
 from metrics_core.policy import providers as mp
 
@@ -27,11 +26,21 @@ def _write(action, provider: dict, key: str | None = None) -> None:
 
 
 providers = data.providers()
+ORDER_KEY = "providers_row_order"
+rows_in_order = stable_order.stable(ORDER_KEY, providers, lambda p: p["id"])
+if [p["id"] for p in rows_in_order] != [p["id"] for p in providers]:
+    st.button(
+        "Sort by priority",
+        icon=":material/sort:",
+        on_click=stable_order.reset,
+        args=(ORDER_KEY,),
+        help="Rows keep their place while you edit; this puts them in routing order again",
+    )
 usage = {row["provider"]: row for row in data.metrics(f)["by_provider"]}
 header = st.columns([3, 1.2, 1.2, 2.2, 1.4], vertical_alignment="bottom")
 for column, text in zip(header, ["Provider", "Enabled", "Priority", "Circuit"], strict=False):
     column.markdown(f"**{text}**")
-for p in providers:
+for p in rows_in_order:
     name, enabled, priority, circuit, reset = st.columns([3, 1.2, 1.2, 2.2, 1.4], vertical_alignment="center")
     name.markdown(f"**{p['display_name']}**  \n`{p['name']}` · {p['provider_type']}")
     # Keys carry the stored value, so a change made elsewhere (CLI, another tab) shows on the next run.
@@ -69,39 +78,8 @@ for p in providers:
     )
 
 st.subheader("Details")
-rows = []
-for p in providers:
-    u = usage.get(p["name"], {})
-    rows.append(
-        {
-            "Provider": p["display_name"],
-            "Name": p["name"],
-            "Type": p["provider_type"],
-            "Priority": p["priority"],
-            "Enabled": p["enabled"],
-            "Circuit": p["circuit_state"],
-            "Failures": p["failure_count"],
-            "Last success": p["last_success_at"],
-            "Last failure": p["last_failure_at"],
-            "Calls (window)": u.get("total_requests", 0),
-            "Success % (window)": u.get("success_rate"),
-            "p95 (window)": u.get("p95_response_time_ms") if u.get("total_requests") else None,
-            "Calls (all time)": p["total_requests"],
-            "Cost (all time)": float(p["total_cost_usd"]),
-        }
-    )
 st.dataframe(
-    pd.DataFrame(rows),
-    hide_index=True,
-    column_config={
-        "Last success": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-        "Last failure": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-        "Success % (window)": st.column_config.NumberColumn(format="%.1f%%"),
-        "p95 (window)": st.column_config.NumberColumn(format="%.0f ms"),
-        "Calls (window)": st.column_config.NumberColumn(format="localized"),
-        "Calls (all time)": st.column_config.NumberColumn(format="localized"),
-        "Cost (all time)": st.column_config.NumberColumn(format="dollar"),
-    },
+    provider_table.details(providers, usage), hide_index=True, column_config=provider_table.COLUMNS, placeholder="—"
 )
 
 st.subheader("Availability")
@@ -111,10 +89,11 @@ st.caption(
     "from the moment its circuit opens until a call succeeds again (half-open probes that fail keep it unavailable)."
 )
 st.altair_chart(charts.availability(avail, data.color_order(providers)), width="stretch")
-overall = data.availability_summary(f).set_index("provider")["availability_pct"]
-shown = [p for p in providers if p["name"] in overall.index]
+overall = data.availability_summary(f).set_index("provider").to_dict("index")
+shown = [p for p in providers if p["name"] in overall]
 for column, p in zip(st.columns(len(shown) or 1), shown, strict=False):
-    column.metric(p["display_name"], fmt.pct(overall[p["name"]], 2), border=True, help="Availability over the window")
+    value, why = provider_table.availability_text(overall[p["name"]], usage.get(p["name"], {}).get("total_requests", 0))
+    column.metric(p["display_name"], value, border=True, help=f"Availability over the window. {why}.")
 
 st.subheader("Circuit history")
 events = data.circuit_events(f)

@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from dashboard import data, filters
+from dashboard import data, filters, request_detail
 from metrics_core import STATUSES
 from metrics_core import formatting as fmt
 
@@ -43,15 +43,38 @@ page_size = size_col.selectbox("Rows per page", (50, 100, 250), index=1, key="lo
 query = data.log_filters(
     f, statuses=statuses, tag=(tag_key, tag_value) if tag_key and tag_value else None, error_contains=error_text
 )
-total = data.request_count(f, **query)
-pages = max(1, math.ceil(total / page_size))
 signature = (f.window, f.providers, f.models, tuple(sorted(query.items(), key=str)), page_size)
 if st.session_state.get("_log_signature") != signature:  # new filters: back to the first page
     st.session_state["_log_signature"] = signature
     st.session_state.pop("log_page", None)
+page = st.session_state.get("log_page", 1)
+# An error-text filter must read the raw rows: count them only when asked ("1-100 of many" until then)
+counted = not query["error_contains"] or st.session_state.get("log_count_for") == signature
+total = data.request_count(f, **query) if counted else None
+pages = max(1, math.ceil(total / page_size)) if counted else None
+page = min(page, pages) if pages else page
+rows = data.request_log(f, limit=page_size + (0 if counted else 1), offset=(page - 1) * page_size, **query)
+more = not counted and len(rows) > page_size
+rows = rows.iloc[:page_size]
 
 top_left, top_right = st.columns([3, 1], vertical_alignment="center")
-top_left.markdown(f"**{fmt.count(total)}** matching calls, newest first.")
+if counted:
+    top_left.markdown(f"**{fmt.count(total)}** matching {'call' if total == 1 else 'calls'}, newest first.")
+elif not len(rows) and page == 1:
+    top_left.markdown("**0** matching calls.")
+else:
+    first = (page - 1) * page_size + 1 if len(rows) else 0
+    shown_to = (page - 1) * page_size + len(rows)
+    top_left.markdown(
+        f"Calls **{fmt.count(first)}–{fmt.count(shown_to)}** of {'many' if more else fmt.count(shown_to)} "
+        "matching, newest first."
+    )
+    top_left.button(
+        "Count all matches",
+        key="log_count",
+        on_click=lambda: st.session_state.update(log_count_for=signature),
+        help="An error-text filter reads every call in the window, so the count is made only when asked",
+    )
 top_right.download_button(
     "Download CSV",
     data=lambda: data.log_csv(query),
@@ -59,68 +82,25 @@ top_right.download_button(
     mime="text/csv",
     on_click="ignore",
     icon=":material/download:",
-    disabled=not total,
+    disabled=not len(rows),
     help=f"Every matching call (up to {fmt.count(data.EXPORT_LIMIT)}, newest first), not just this page",
 )
 
-page = st.session_state.get("log_page", 1)
-rows = data.request_log(f, limit=page_size, offset=(min(page, pages) - 1) * page_size, **query)
-shown = rows.assign(tags=rows["tags"].map(lambda t: ", ".join(f"{k}={v}" for k, v in sorted(t.items()))))
+request_detail.follow_selection("log_table", [int(i) for i in rows["id"]])
 picked = st.dataframe(
-    shown,
+    request_detail.table_view(rows),
     hide_index=True,
     on_select="rerun",
     selection_mode="single-row",
     key="log_table",
     placeholder="—",
     height=560,
-    column_order=[
-        "timestamp",
-        "provider",
-        "model",
-        "status",
-        "prompt_tokens",
-        "completion_tokens",
-        "cache_read_tokens",
-        "duration_ms",
-        "ttft_ms",
-        "cost_usd",
-        "price_source",
-        "error_message",
-        "tags",
-        "endpoint",
-    ],
-    column_config={
-        "timestamp": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-        "provider": "Provider",
-        "model": "Model",
-        "status": "Status",
-        "prompt_tokens": st.column_config.NumberColumn("Prompt", format="localized"),
-        "completion_tokens": st.column_config.NumberColumn("Completion", format="localized"),
-        "cache_read_tokens": st.column_config.NumberColumn("Cache read", format="localized"),
-        "duration_ms": st.column_config.NumberColumn("Duration", format="%.0f ms"),
-        "ttft_ms": st.column_config.NumberColumn("TTFT", format="%.0f ms"),
-        "cost_usd": st.column_config.NumberColumn("Cost", format="$%.6f", help="— : no known price (unpriced)"),
-        "price_source": st.column_config.TextColumn(
-            "Priced by", help="genai-prices:<data version or date>, override:<id>, local or unpriced"
-        ),
-        "error_message": st.column_config.TextColumn("Error", width="large"),
-        "tags": "Tags",
-        "endpoint": "Endpoint",
-    },
+    column_order=request_detail.TABLE_COLUMNS,
+    column_config=request_detail.table_columns(),
 )
-if pages > 1:
-    st.pagination(pages, key="log_page", max_visible_pages=9, persist_state="session")
-    st.caption(f"Page {min(page, pages)} of {fmt.count(pages)}")
+if (pages or page + more) > 1:  # uncounted: one page more than this one while more rows follow
+    st.pagination(pages or page + more, key="log_page", max_visible_pages=9, persist_state="session")
+    st.caption(f"Page {page} of {fmt.count(pages)}" if pages else f"Page {page}{' of many' if more else ''}")
 
 if picked.selection.rows:
-    row = rows.iloc[picked.selection.rows[0]]
-    with st.container(border=True):
-        st.markdown(
-            f"**Call {row['id']}** · {row['timestamp']:%Y-%m-%d %H:%M:%S} UTC · {row['provider']} / "
-            f"`{row['model']}` · {row['status']}"
-        )
-        if isinstance(row["error_message"], str) and row["error_message"]:
-            st.code(row["error_message"], language=None, wrap_lines=True)
-        details = row.drop(["id", "timestamp", "provider", "model", "status", "error_message"])
-        st.json({k: None if isinstance(v, float) and v != v else v for k, v in details.items()}, expanded=True)
+    request_detail.show_call(rows.iloc[picked.selection.rows[0]])

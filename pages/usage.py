@@ -46,7 +46,6 @@ def table(rows: list[dict], ttft: pd.DataFrame, keys: list[str]) -> pd.DataFrame
             *keys,
             "total_requests",
             "success_rate",
-            "failed_requests",
             "total_prompt_tokens",
             "total_completion_tokens",
             "cache_read_share",
@@ -60,31 +59,32 @@ def table(rows: list[dict], ttft: pd.DataFrame, keys: list[str]) -> pd.DataFrame
     ]
 
 
+MS = "localized"  # 1,484: the header says ms, the cell stays a sortable number
 COLUMNS = {
-    "provider": st.column_config.TextColumn("Provider"),
-    "model": st.column_config.TextColumn("Model"),
-    "total_requests": st.column_config.NumberColumn("Calls", format="localized"),
-    "success_rate": st.column_config.NumberColumn("Success", format="%.1f%%"),
-    "failed_requests": st.column_config.NumberColumn("Failed", format="localized"),
-    "total_prompt_tokens": st.column_config.NumberColumn("Prompt tokens", format="compact"),
-    "total_completion_tokens": st.column_config.NumberColumn("Completion tokens", format="compact"),
-    "cache_read_share": st.column_config.NumberColumn("Cache hits", format="%.1f%%"),
-    "avg_response_time_ms": st.column_config.NumberColumn("Avg", format="%.0f ms"),
-    "p50_response_time_ms": st.column_config.NumberColumn("p50", format="%.0f ms"),
-    "p95_response_time_ms": st.column_config.NumberColumn("p95", format="%.0f ms"),
-    "p99_response_time_ms": st.column_config.NumberColumn("p99", format="%.0f ms"),
-    "ttft_p50_ms": st.column_config.NumberColumn("TTFT p50", format="%.0f ms"),
-    "ttft_p95_ms": st.column_config.NumberColumn("TTFT p95", format="%.0f ms"),
+    "provider": st.column_config.TextColumn("Provider", width=75),
+    "model": st.column_config.TextColumn("Model", width=150),
+    "total_requests": st.column_config.NumberColumn("Calls", format="localized", width=60),
+    "success_rate": st.column_config.NumberColumn("Success", format="%.1f%%", width=65),
+    "total_prompt_tokens": st.column_config.NumberColumn("Prompt tok.", format="compact", width=75),
+    "total_completion_tokens": st.column_config.NumberColumn("Compl. tok.", format="compact", width=75),
+    "cache_read_share": st.column_config.NumberColumn("Cache hits", format="%.1f%%", width=70),
+    "avg_response_time_ms": st.column_config.NumberColumn("Avg ms", format=MS, width=60),
+    "p50_response_time_ms": st.column_config.NumberColumn("p50 ms", format=MS, width=60),
+    "p95_response_time_ms": st.column_config.NumberColumn("p95 ms", format=MS, width=60),
+    "p99_response_time_ms": st.column_config.NumberColumn("p99 ms", format=MS, width=60),
+    "ttft_p50_ms": st.column_config.NumberColumn("TTFT p50 ms", format=MS, width=85, help="— : no streamed calls"),
+    "ttft_p95_ms": st.column_config.NumberColumn("TTFT p95 ms", format=MS, width=85, help="— : no streamed calls"),
 }
 st.subheader("By provider")
 st.dataframe(
     table(usage["by_provider"], ttft["provider"], ["provider"]),
     hide_index=True,
     column_config=COLUMNS,
+    placeholder="—",
 )
 st.subheader("By model")
 by_model = table(usage["by_model"], ttft["model"], ["provider", "model"])
-st.dataframe(by_model, hide_index=True, column_config=COLUMNS)
+st.dataframe(by_model, hide_index=True, column_config=COLUMNS, placeholder="—")
 st.caption(
     "Latency covers every call with a duration, failed ones included. Percentiles come from a log-spaced "
     "histogram kept in the daily rollup: within about 1% of the exact value. TTFT: streamed calls only."

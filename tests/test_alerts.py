@@ -127,7 +127,7 @@ def test_webhook_payload_is_apprise_json(engine, receiver):
     body = receiver.bodies[-1]
     assert body["type"] == "failure"  # the 100% threshold
     assert "Budget 'cap' reached 100%" in body["title"]
-    assert "$0.0105 of $0.0100" in body["title"]  # formatting.money: four places under a dollar
+    assert "$0.0105 of $0.01" in body["title"]  # formatting.money: two significant digits under a dollar
     assert "soft monthly budget 'cap' (scope all)" in body["message"]
 
 

@@ -40,7 +40,7 @@ def test_budget_set_list_delete(engine):
     assert "tag:project=search" in listed.stdout
     assert cli("budget", "delete", "s").returncode == 0
     missing = cli("budget", "delete", "s")
-    assert missing.returncode == 1 and "No budget named 's'" in missing.stderr
+    assert missing.returncode == 1 and "error: no budget named 's'" in missing.stderr
     assert [b.name for b in budgets.list_budgets()] == ["claude-cap"]
 
 

@@ -85,8 +85,11 @@ def test_daily_series_fills_quiet_days_and_averages_back_before_the_window():
     daily = queries.daily_series(window=Window.last(3), moving_average=7)
     assert [d.date() for d in daily["date"]] == Window.last(3).dates()
     assert daily["requests"].tolist() == [0, 0, 4]
-    # the 7 days ending 2 days ago (8..2 days ago) hold the 10 calls; those ending yesterday, none
-    assert daily["requests_ma"].tolist() == pytest.approx([10 / 7, 0.0, 4 / 7])
+    # the 7 days ending 2 days ago (8..2 days ago) hold the 10 calls; those ending yesterday, none;
+    # today is still running: no average (it would dip because the day is young)
+    assert daily["requests_ma"].tolist()[:2] == pytest.approx([10 / 7, 0.0])
+    assert daily["requests_ma"].isna().tolist() == [False, False, True]
+    assert daily["running"].tolist() == [False, False, True]
     assert daily["tokens"].tolist() == [0, 0, 4400]
     costs = queries.cost_summary(window=Window.last(3))
     assert daily["cost_usd"].sum() == pytest.approx(float(costs["total_cost_usd"]))
@@ -94,11 +97,13 @@ def test_daily_series_fills_quiet_days_and_averages_back_before_the_window():
 
 
 def test_daily_series_leaves_days_before_the_first_call_out_of_the_average():
+    rec(when=at(2))
+    rec(when=at(1))
     rec(when=at(1))
     rec(when=at(0))
-    rec(when=at(0))
-    daily = queries.daily_series(window=Window.last(2), moving_average=7)
-    assert daily["requests_ma"].tolist() == [1.0, 1.5]  # not 1/7 and 3/7
+    daily = queries.daily_series(window=Window.last(3), moving_average=7)
+    assert daily["requests_ma"].tolist()[:2] == [1.0, 1.5]  # not 1/7 and 3/7
+    assert daily["requests_ma"].isna().tolist() == [False, False, True]  # today is still running
 
 
 def test_daily_series_by_provider_has_a_row_per_provider_and_day():

@@ -8,6 +8,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from .. import formatting as fmt
+
 
 def _month(text: str) -> date:
     try:
@@ -76,7 +78,7 @@ def cmd_budget(engine, args) -> int:
             engine=engine,
         )
         print(
-            f"✓ Budget {b.name!r}: ${b.amount_usd:,.2f} {b.period}, scope {b.scope_label}, "
+            f"✓ Budget {b.name!r}: {fmt.money(b.amount_usd)} {b.period}, scope {b.scope_label}, "
             f"{'hard' if b.hard else 'soft'}, thresholds {', '.join(f'{t:g}%' for t in b.thresholds)}"
         )
         return 0
@@ -84,25 +86,26 @@ def cmd_budget(engine, args) -> int:
         if budgets.delete_budget(args.name, engine):
             print(f"✓ Deleted budget {args.name!r}")
             return 0
-        print(f"No budget named {args.name!r}", file=sys.stderr)
+        print(f"error: no budget named {args.name!r} (see `llm-metrics budget list`)", file=sys.stderr)
         return 1
     rows = [s.as_dict() for s in budgets.statuses(engine=engine)]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(fmt.json_ready(rows), indent=2))
         return 0
     if not rows:
         print("No budgets. Add one: llm-metrics budget set team --amount 100 [--provider claude] [--hard]")
         return 0
     print(
-        f"{'name':<18} {'scope':<24} {'period':<10} {'kind':<4} {'limit':>10} {'spent':>10} {'used':>6}  "
-        f"{'projected (range)':<28} {'runs out':<10} state"
+        f"{'name':<18} {'scope':<24} {'period':<10} {'kind':<4} {'limit':>12} {'spent':>12} {'used':>7}  "
+        f"{'projected':>12} {'range':<21} {'runs out':<10} state"
     )
-    for r in rows:
-        projected = f"${r['projected_usd']:,.2f} (${r['projected_low_usd']:,.2f}-${r['projected_high_usd']:,.2f})"
+    money = {k: fmt.money_column([r[k] for r in rows]) for k in ("amount_usd", "spent_usd", "projected_usd")}
+    for i, r in enumerate(rows):
+        spread = f"{fmt.money(r['projected_low_usd'], places=2)}-{fmt.money(r['projected_high_usd'], places=2)}"
         print(
-            f"{r['name']:<18} {r['scope']:<24} {r['period_label']:<10} {r['kind']:<4} ${r['amount_usd']:>9,.2f} "
-            f"${r['spent_usd']:>9,.2f} {r['percent']:>5.1f}%  {projected:<28} {r['run_out_date'] or '-':<10} "
-            f"{r['state']}"
+            f"{r['name']:<18} {r['scope']:<24} {r['period_label']:<10} {r['kind']:<4} {money['amount_usd'][i]:>12} "
+            f"{money['spent_usd'][i]:>12} {fmt.pct(r['percent']):>7}  {money['projected_usd'][i]:>12} "
+            f"{spread:<21} {r['run_out_date'] or '-':<10} {r['state']}"
         )
     return 0
 

@@ -11,6 +11,7 @@ import sys
 from datetime import date
 
 from .. import __version__, clock
+from .. import formatting as fmt
 
 #: modules that add subcommands: each has ``register(subparsers) -> dict[command name, handler]``,
 #: a handler being ``handler(engine, args) -> exit code``
@@ -105,6 +106,9 @@ def _progress(total: int | None, desc: str, unit: str):
     return tqdm(total=total, desc=desc, unit=unit, disable=None, file=sys.stderr, dynamic_ncols=True)
 
 
+CREATES_DATABASE = {"migrate", "demo", "serve"}  # every other command needs the database's folder to exist
+
+
 def cmd_migrate(engine) -> int:
     from ..storage.migrations import table_counts, upgrade
 
@@ -126,7 +130,10 @@ def cmd_demo(engine, args) -> int:
 
     existing = queries.request_count(engine=engine)
     if existing and not args.force:
-        print(f"The database already holds {existing} calls; add --force to add demo data anyway.", file=sys.stderr)
+        print(
+            f"error: the database already holds {fmt.plural(existing, 'call')}; add --force to add demo data anyway",
+            file=sys.stderr,
+        )
         return 1
     bar = _progress(None, "demo calls", "calls")
 
@@ -136,7 +143,8 @@ def cmd_demo(engine, args) -> int:
 
     n = demo.load(engine, days=args.days, per_day=args.per_day, seed=args.seed, progress=progress)
     bar.close()
-    print(f"✓ Wrote {n} demo calls over {args.days} days to {engine.url.render_as_string(hide_password=True)}")
+    print(f"✓ Wrote {n:,} demo calls over {args.days} days to {engine.url.render_as_string(hide_password=True)}")
+    print(f"✓ Budgets: {', '.join(demo.add_budgets(engine))} (see `llm-metrics budget list`)")
     return 0
 
 
@@ -145,7 +153,7 @@ def cmd_summary(args) -> int:
 
     costs, usage = S.get_cost_summary(args.days), S.get_metrics(args.days)
     if args.json:
-        print(json.dumps({"costs": costs, "metrics": usage}, indent=2))
+        print(json.dumps(fmt.json_ready({"costs": costs, "metrics": usage}), indent=2))
         return 0
     total = costs["total_requests"]
     print(f"Last {args.days} days ({costs['window_start']} to {costs['window_end']}, UTC):")
@@ -173,15 +181,23 @@ def cmd_providers(engine, args) -> int:
 
     if args.action != "list":
         if args.provider is None:
-            print(f"providers {args.action} needs a provider id or name", file=sys.stderr)
+            print(f"error: providers {args.action} needs a provider id or name", file=sys.stderr)
             return 2
         if args.action in ("enable", "disable"):
             providers.set_enabled(args.provider, args.action == "enable", engine)
         elif args.action in ("local", "remote"):
-            providers.set_provider_type(args.provider, args.action, engine)
+            p = providers.set_provider_type(args.provider, args.action, engine)
+            print(
+                f"✓ {p['display_name']} is {args.action} now: new calls are priced as "
+                f"{'local (free)' if args.action == 'local' else 'remote (genai-prices)'}. Costs already stored "
+                "change only after `llm-metrics reprice` (e.g. `llm-metrics reprice --start YYYY-MM-DD`)."
+            )
         else:
             if args.value is None:
-                print("providers priority needs the new priority, e.g. `providers priority claude 1`", file=sys.stderr)
+                print(
+                    "error: providers priority needs the new priority, e.g. `providers priority claude 1`",
+                    file=sys.stderr,
+                )
                 return 2
             providers.set_priority(args.provider, args.value, engine)
     from .. import formatting
@@ -224,15 +240,18 @@ def cmd_price(engine, args) -> int:
             )
         return 0
     if not args.model:
-        print(f"price {args.action} needs --model", file=sys.stderr)
+        print(f"error: price {args.action} needs --model", file=sys.stderr)
         return 2
     if args.action == "delete":
         found = overrides.delete_override(model=args.model, provider=args.provider or "*", engine=engine)
-        print("✓ Deleted" if found else "No such custom price")
-        return 0 if found else 1
+        if not found:
+            print(f"error: no custom price for {args.model!r} at {args.provider or 'any provider'}", file=sys.stderr)
+            return 1
+        print("✓ Deleted")
+        return 0
     if args.action == "set":
         if args.input is None or args.output is None:
-            print("price set needs --input and --output (USD per million tokens)", file=sys.stderr)
+            print("error: price set needs --input and --output (USD per million tokens)", file=sys.stderr)
             return 2
         overrides.set_override(
             model=args.model,
@@ -261,7 +280,10 @@ def _show_price(args) -> int:
     from ..pricing import TokenUsage, catalog_price
 
     if not args.provider:
-        print("price show needs --provider (a genai-prices provider id or one of ours, e.g. claude)", file=sys.stderr)
+        print(
+            "error: price show needs --provider (a genai-prices provider id or one of ours, e.g. claude)",
+            file=sys.stderr,
+        )
         return 2
     provider = args.provider.lower()  # provider names are case-insensitive
     pricing_provider = settings().pricing_providers.get(provider, provider)
@@ -277,7 +299,7 @@ def _show_price(args) -> int:
     prices = {k: None if v is None else v * (1_000_000 // probe) for k, v in prices.items()}
     if prices["input"] is None:
         print(
-            f"genai-prices has no price for {args.model!r} at {pricing_provider!r}: calls to it are unpriced "
+            f"error: genai-prices has no price for {args.model!r} at {pricing_provider!r}: calls to it are unpriced "
             "unless you set a custom price (`llm-metrics price set`).",
             file=sys.stderr,
         )
@@ -312,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             return cmd_migrate(storage.create(settings().db_url))
+        if args.command not in CREATES_DATABASE:
+            storage.require_sqlite_folder(settings().db_url)
         engine = storage.get_engine()
         if args.command == "demo":
             return cmd_demo(engine, args)

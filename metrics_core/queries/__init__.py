@@ -10,7 +10,7 @@ every name below.
 
 from .availability import availability, daily_availability, outages
 from .choices import model_names, tag_values
-from .common import Window, as_date, floats, read_engine, window_of
+from .common import Comparison, Window, as_date, comparison, floats, read_engine, window_of
 from .costs import cost_frame, cost_summary, local_share, tag_costs
 from .error_stats import error_classes, recent_error_rates, top_errors
 from .freshness import data_version, dropped_records, has_calls, recent_success_rate
@@ -23,10 +23,12 @@ from .usage import daily_frame, daily_series, metrics, trends, usage_frame
 __all__ = [
     "LOG_COLUMNS",
     "PERCENTILES",
+    "Comparison",
     "Window",
     "as_date",
     "availability",
     "circuit_events",
+    "comparison",
     "cost_frame",
     "cost_summary",
     "daily_availability",

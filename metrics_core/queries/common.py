@@ -43,6 +43,47 @@ class Window:
         return [self.start + timedelta(days=i) for i in range(self.days)]
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """What a window's deltas compare, like with like (``comparison``).
+
+    ``current``: the window's complete days (None when it has none yet); ``previous``: as many
+    days just before them; ``running_day``: the day left out because it is still running (or None).
+    """
+
+    current: Window | None
+    previous: Window | None
+    running_day: date | None
+
+    def describe(self) -> str:
+        """For a caption: which days the deltas compare."""
+        if self.current is None:
+            return "No delta yet: the window is only today, which is still running."
+        n = self.current.days
+        days = "1 complete day" if n == 1 else f"{n} complete days"
+        text = f"Deltas compare the window's {days} with the {'day' if n == 1 else f'{n} days'} before"
+        return text + ("; today is left out of them until it is over." if self.running_day else ".")
+
+
+def comparison(window: Window, today: date | None = None) -> Comparison:
+    """The windows behind a window's deltas: a running day (today) is never compared with whole days.
+
+    The window's complete days are compared with as many days just before them; today, while it
+    runs, is left out of both sides (the rollups are daily, so the same hours of an earlier day
+    cannot be read from them). A window wholly in the past compares with the window before it.
+    """
+    today = today or clock.today()
+    if window.end < today:
+        return Comparison(window, window.previous(), None)
+    if window.start > today:  # a window that has not begun
+        return Comparison(None, None, None)
+    running = today
+    if window.start == today:
+        return Comparison(None, None, running)
+    current = Window(window.start, today - timedelta(days=1))
+    return Comparison(current, current.previous(), running)
+
+
 def window_of(days: int | None, window: Window | None, default: int) -> Window:
     """``window`` if given, else the last ``days`` (default ``default``) UTC days."""
     if window is not None:

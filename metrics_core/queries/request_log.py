@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import and_, func, literal, select
 
 from .. import storage
+from ..recording import STATUSES
 from .common import as_naive, read_engine
 
 
@@ -91,16 +93,60 @@ def request_log(
 def request_count(
     *, start=None, end=None, providers=None, models=None, statuses=None, tag=None, error_contains=None, engine=None
 ) -> int:
-    """How many calls match the request log's filters (for paging)."""
+    """How many calls match the request log's filters (for paging).
+
+    Counted from the daily rollups when the filters allow it (whole UTC days, providers, models, a
+    tag, and no status filter, ``success`` only, or every failed status): flat however many rows
+    there are. An error-text filter, a partial day or another mix of statuses counts the raw rows.
+    """
     engine = read_engine(engine)
-    where = _log_where(
-        start=start,
-        end=end,
-        providers=providers,
-        models=models,
-        statuses=statuses,
-        tag=tag,
-        error_contains=error_contains,
-    )
+    measure = _rollup_measure(start, end, statuses, error_contains)
     with engine.connect() as conn:
+        if measure is not None:
+            return _rollup_count(conn, measure, start, end, providers, models, tag)
+        where = _log_where(
+            start=start,
+            end=end,
+            providers=providers,
+            models=models,
+            statuses=statuses,
+            tag=tag,
+            error_contains=error_contains,
+        )
         return int(conn.execute(select(func.count()).select_from(storage.requests).where(where)).scalar_one())
+
+
+def _midnight(value) -> bool:
+    return value is None or as_naive(value).time() == datetime.min.time()
+
+
+def _rollup_measure(start, end, statuses, error_contains) -> str | None:
+    """The rollup measure that counts these filters exactly, or None when only raw rows can."""
+    if error_contains or not (_midnight(start) and _midnight(end)):
+        return None
+    chosen = set(statuses or STATUSES)
+    if chosen == set(STATUSES):
+        return "requests"
+    if chosen == {"success"}:
+        return "successful_requests"
+    if chosen == set(STATUSES) - {"success"}:
+        return "failed_requests"
+    return None
+
+
+def _rollup_count(conn, measure: str, start, end, providers, models, tag) -> int:
+    t = storage.tag_costs_daily if tag else storage.costs_daily
+    conds = []
+    if start is not None:
+        conds.append(t.c.day >= as_naive(start).date())
+    if end is not None:
+        conds.append(t.c.day < as_naive(end).date())
+    if providers:
+        p = storage.providers
+        conds.append(t.c.provider_id.in_(select(p.c.id).where(p.c.name.in_(providers))))
+    if models:
+        conds.append(t.c.model.in_(models))
+    if tag:
+        conds += [t.c.tag_key == tag[0], t.c.tag_value == tag[1]]
+    query = select(func.coalesce(func.sum(t.c[measure]), 0)).where(and_(literal(True), *conds))
+    return int(conn.execute(query).scalar_one())

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pandas as pd
 from sqlalchemy import func, select
 
-from .. import storage
+from .. import clock, storage
 from ..money import ZERO, decimal_or_zero, group_cost
 from .common import Window, as_date, measure_sums, read_engine, rollup_filter, window_of
 from .latency import histogram_levels, level_percentiles
@@ -212,7 +212,9 @@ def daily_series(
     ``savings_percentage`` (NaN on a day without calls / priced reference cost), and for
     ``requests``, ``tokens`` and ``cost_usd`` a trailing ``moving_average``-day mean (``*_ma``)
     that reaches back before the window, so the first days of the window are averaged correctly
-    (days before the first recorded call are left out of it). Money as float.
+    (days before the first recorded call are left out of it). ``running``: True on today, which is
+    still running; it is left out of the moving averages (NaN there), so their right edge does not
+    dip because the day is young. Money as float.
     """
     if not isinstance(moving_average, int) or moving_average < 1:
         raise ValueError(f"moving_average must be a whole number >= 1, got {moving_average!r}")
@@ -246,13 +248,15 @@ def daily_series(
     # Days before the first recorded call are "no data", not zeros: the average skips them.
     active = frame.loc[frame["requests"] > 0, "date"]
     before_data = frame["date"] < (active.min() if len(active) else window.end + timedelta(days=1))
+    frame["running"] = frame["date"] >= clock.today()
     for m in ("requests", "tokens", "cost_usd"):
-        values = frame[m].astype(float).mask(before_data)
+        values = frame[m].astype(float).mask(before_data | frame["running"])
         if by_provider:
             rolled = values.groupby(frame["provider"], sort=False).rolling(moving_average, min_periods=1).mean()
             frame[f"{m}_ma"] = rolled.reset_index(level=0, drop=True)
         else:
             frame[f"{m}_ma"] = values.rolling(moving_average, min_periods=1).mean()
+        frame[f"{m}_ma"] = frame[f"{m}_ma"].mask(frame["running"])
     calls = frame["requests"].where(frame["requests"] > 0)
     frame["success_rate"] = frame["successful_requests"] / calls * 100
     priced_ref = frame["priced_reference_cost_usd"].where(frame["priced_reference_cost_usd"] > 0)

@@ -402,7 +402,8 @@ def apply_health(conn, groups: dict, all_ok: dict[int, bool], values: list[tuple
     own fast path); otherwise its calls go through ``circuit_breaker.apply_outcomes`` in their order."""
     for pid, ok in sorted(all_ok.items()):  # in id order: concurrent PostgreSQL writers lock rows alike
         if ok:
-            circuit = circuit_breaker.load(conn, pid)
+            first = datetime.fromisoformat(min(min(g[1]) for key, g in groups.items() if key[1] == pid))
+            circuit = circuit_breaker.load(conn, pid, at=min(first, now))
             if circuit.state == circuit_breaker.CLOSED and circuit.failure_count == 0:
                 last_ok = datetime.fromisoformat(max(max(g[1]) for key, g in groups.items() if key[1] == pid))
                 if circuit.last_success_at is None or last_ok > circuit.last_success_at:

@@ -10,7 +10,9 @@ Transitions are stored only when an outcome is recorded or a person resets the c
 derive the half-open state after a cooldown themselves (``queries.providers.effective_state``).
 ``is_available`` is derived from ``circuit_state`` when read, so the original guide's manual reset
 (``UPDATE llm_provider_health SET circuit_state='closed', failure_count=0 WHERE provider_id=1``)
-keeps working.
+keeps working. Such a reset leaves ``opened_at`` set (metrics_core clears it whenever it closes a
+circuit): the next write that loads the circuit records the transition (``closed outside
+metrics_core``) and clears ``opened_at``, so the circuit history and availability stay right.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from .. import storage
+from .. import clock, storage
 from ..config import settings
 
 CLOSED, HALF_OPEN, OPEN = "closed", "half_open", "open"
@@ -70,7 +72,7 @@ def observe(
             return circuit, events
         if circuit.state == HALF_OPEN:
             events.append(Transition(at, HALF_OPEN, CLOSED, "success while half-open"))
-        return replace(circuit, state=CLOSED, failure_count=0), events
+        return replace(circuit, state=CLOSED, failure_count=0, opened_at=None), events
     if status not in FAILURE_STATUSES:
         return circuit, events
     circuit = replace(circuit, last_failure_at=at)
@@ -121,21 +123,46 @@ def save(conn, provider_id: int, circuit: Circuit, transitions: list[Transition]
         )
 
 
-def load(conn, provider_id: int) -> Circuit:
+def load(conn, provider_id: int, *, at: datetime | None = None) -> Circuit:
+    """A provider's breaker, inside a write transaction.
+
+    A circuit closed outside metrics_core (the guide's SQL reset: ``closed`` with ``opened_at`` still
+    set) gets its transition recorded now, dated ``at`` (default: now), and ``opened_at`` cleared.
+    """
     row = conn.execute(
         select(storage.provider_health).where(storage.provider_health.c.provider_id == provider_id)
     ).one_or_none()
-    return _circuit(row) if row is not None else Circuit()
+    if row is None:
+        return Circuit()
+    circuit = _circuit(row)
+    if circuit.state == CLOSED and circuit.opened_at is not None:
+        circuit = _record_outside_close(conn, provider_id, circuit, at or clock.utc_now())
+    return circuit
+
+
+def _record_outside_close(conn, provider_id: int, circuit: Circuit, at: datetime) -> Circuit:
+    """Record a close made by hand in SQL (if the history still says open) and clear ``opened_at``."""
+    e = storage.circuit_events
+    last = conn.execute(
+        select(e.c.to_state, e.c.at).where(e.c.provider_id == provider_id).order_by(e.c.at.desc(), e.c.id.desc())
+    ).first()
+    circuit = replace(circuit, opened_at=None)
+    transitions = []
+    if last is not None and last.to_state != CLOSED:
+        transitions = [Transition(max(at, last.at), last.to_state, CLOSED, "closed outside metrics_core (SQL reset)")]
+    save(conn, provider_id, circuit, transitions, at)
+    return circuit
 
 
 def apply_outcomes(conn, outcomes: dict[int, list[tuple[datetime, str]]], now: datetime) -> None:
     """Feed each provider's calls (in time order) through its breaker, inside the writer's transaction."""
     cfg = settings()
     for provider_id, calls in sorted(outcomes.items()):  # one lock order for concurrent writers
-        circuit = before = load(conn, provider_id)
+        calls = sorted(calls, key=lambda c: c[0])
+        circuit = before = load(conn, provider_id, at=min(calls[0][0], now) if calls else now)
         transitions: list[Transition] = []
         last_ok = None
-        for at, status in sorted(calls, key=lambda c: c[0]):
+        for at, status in calls:
             if status == "success" and circuit.state == CLOSED and circuit.failure_count == 0:
                 last_ok = at  # the common case, nothing else changes
                 continue

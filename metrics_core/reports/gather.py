@@ -29,6 +29,7 @@ class Report:
     daily: list[dict]
     daily_by_provider: list[dict]
     billing: dict = field(default_factory=dict)  # queries.billing.reconciliation() of the month
+    provider_order: tuple[str, ...] = ()  # every provider's name by id: its chart color (formatting)
 
     @property
     def month_label(self) -> str:
@@ -70,4 +71,5 @@ def monthly_report(month: date | str | None = None, *, now: datetime | None = No
         daily=trends["daily"],
         daily_by_provider=trends["by_provider"],
         billing=billing_queries.reconciliation(window=window, engine=engine),
+        provider_order=tuple(p["name"] for p in sorted(queries.list_providers(engine), key=lambda p: p["id"])),
     )

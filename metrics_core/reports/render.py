@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from ..formatting import money
+from ..formatting import money, provider_colors
 from ..money import as_float
 from . import billing_section
 from .gather import Report
@@ -207,6 +207,7 @@ def _charts(r: Report) -> list[tuple[str, str]]:
             for d in r.daily_by_provider
         ]
     )
+    order = r.provider_order or tuple(sorted(set(daily["provider"]))) if not daily.empty else ()
     if not daily.empty:
         charts.append(
             (
@@ -217,7 +218,11 @@ def _charts(r: Report) -> list[tuple[str, str]]:
                     .encode(
                         x=alt.X("date:T", title=None),
                         y=alt.Y("sum(cost_usd):Q", title="USD"),
-                        color=alt.Color("provider:N", title="Provider"),
+                        color=alt.Color(
+                            "provider:N",
+                            title="Provider",  # the dashboard's color for each provider
+                            scale=alt.Scale(domain=list(order), range=provider_colors(order)),
+                        ),
                         tooltip=["date:T", "provider:N", "cost_usd:Q"],
                     )
                     .properties(width=640, height=220)

@@ -4,7 +4,7 @@ The only layer that knows table shapes and write SQL. Other layers use it as
 ``from metrics_core import storage`` (``storage.requests``, ``storage.get_engine()``).
 """
 
-from .engines import create, db_label, dispose_all, get_engine, is_sqlite
+from .engines import create, db_label, dispose_all, get_engine, is_sqlite, require_sqlite_folder
 from .schema import (
     BILLING_PROVIDERS,
     DAILY_MEASURES,
@@ -55,5 +55,6 @@ __all__ = [
     "providers",
     "recorder_faults",
     "requests",
+    "require_sqlite_folder",
     "tag_costs_daily",
 ]

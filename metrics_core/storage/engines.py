@@ -43,6 +43,21 @@ def _prepare_sqlite_path(url) -> None:
             ) from exc
 
 
+def require_sqlite_folder(url: str) -> None:
+    """For commands that only read: a SQLite URL whose folder does not exist is an error (naming the
+    path and how to create it), never a new folder with an empty database that reads as zeros."""
+    parsed = make_url(url)
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    folder = Path(database).expanduser().parent
+    if not folder.is_dir():
+        raise DatabaseUnavailable(
+            f"no SQLite database at {database!r}: the folder {str(folder)!r} does not exist. Check --db or "
+            "LLM_METRICS_DB_URL, or create the database with `llm-metrics migrate`"
+        )
+
+
 def create(url: str) -> Engine:
     """Create a new engine for ``url`` with the settings this tool needs (SQLite: WAL, busy timeout)."""
     parsed = make_url(url)
