@@ -32,6 +32,7 @@ ENV_VARS = {
     "LLM_METRICS_DB_MAX_OVERFLOW": "extra connections a process may open at peaks (PostgreSQL)",
     "LLM_METRICS_API_MAX_BODY_BYTES": "largest request body the HTTP API accepts (413 beyond)",
     "LLM_METRICS_API_MAX_BATCH": "most calls one POST /api/llm/record may carry",
+    "LLM_METRICS_SPILL_DIR": "folder for counts of records lost at exit (default: next to a SQLite file)",
 }
 
 #: our provider names -> genai-prices provider ids
@@ -102,6 +103,7 @@ class Settings:
     db_max_overflow: int = 10
     api_max_body_bytes: int = 1_048_576
     api_max_batch: int = 1000
+    spill_dir: str | None = None
     pricing_providers: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PRICING_PROVIDERS))
 
 
@@ -125,4 +127,5 @@ def settings() -> Settings:
         db_max_overflow=_int("LLM_METRICS_DB_MAX_OVERFLOW", 10, minimum=0),
         api_max_body_bytes=_int("LLM_METRICS_API_MAX_BODY_BYTES", 1_048_576, minimum=1024),
         api_max_batch=_int("LLM_METRICS_API_MAX_BATCH", 1000),
+        spill_dir=os.environ.get("LLM_METRICS_SPILL_DIR") or None,
     )

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from .. import clock, storage
 from ..errors import ProviderNotFound
-from ..queries import get_provider, list_providers
+from ..queries import get_provider, list_providers, unwritten_records
 from ..recording import circuit_breaker
 from ..recording.writer import refresh_caches
 from .enforcement import blocked_providers
@@ -78,6 +78,10 @@ def pick_provider(
         provider_type: only ``local`` or only ``remote`` providers.
         exclude: provider names to skip (e.g. the one that just failed).
         tags: the call's tags, so that spent hard budgets on a tag (``project=search``) count too.
+
+    The provider's dict (as ``list_providers``) also says whether the choice may miss records this
+    process made that are not written yet (``stale``, ``pending_records``): the pick never waits for
+    a database that does not take writes.
     """
     candidates = list_providers(engine)
     blocked = blocked_providers(tags=tags, engine=engine)
@@ -86,5 +90,6 @@ def pick_provider(
             continue
         if provider_type and p["provider_type"] != provider_type:
             continue
-        return p
+        pending = unwritten_records()
+        return {**p, "stale": pending > 0, "pending_records": pending}
     return None
