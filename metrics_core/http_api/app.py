@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
@@ -46,7 +46,7 @@ from . import api_keys as tokens
 MAX_DAYS = 3660  # ten years: the longest window a GET accepts
 TOKEN_CACHE_SECONDS = 5.0  # a revoked token stops working within this time
 TOUCH_EVERY_SECONDS = 60.0  # how often a token's last_used_at is updated
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST = validate.EARLIEST  # one rule with record_request: 2000-01-01 to a day from now
 
 Tokens = Annotated[int, Field(ge=0, le=validate.MAX_TOKENS, strict=True)]
 Seconds = Annotated[float | None, Field(ge=0, le=validate.MAX_SECONDS, strict=True)]

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ..recording.validate import storable
+
 log = logging.getLogger("metrics_core.integrations")
 
 ORIGINAL = "_metrics_core_original"
@@ -31,7 +33,7 @@ def record(**kwargs: Any) -> None:
 def classify(exc: BaseException) -> tuple[str, str]:
     """Return ``(status, error_message)`` for an exception raised by a call."""
     text = str(exc)
-    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    message = storable(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)  # NUL, lone surrogates
     if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, ...
         return "cancelled", message
     names = {cls.__name__ for cls in type(exc).__mro__}

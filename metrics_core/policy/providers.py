@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from .. import clock, storage
 from ..errors import ProviderNotFound
-from ..queries import get_provider, list_providers, unwritten_records
+from ..queries import get_provider, list_providers, read_engine, unwritten_records
 from ..recording import circuit_breaker
 from ..recording.writer import refresh_caches
 from .enforcement import blocked_providers
@@ -60,8 +60,9 @@ def set_provider_type(provider: int | str, provider_type: str, engine=None) -> d
 
 
 def reset_circuit(provider: int | str, engine=None) -> dict:
-    """Close a provider's circuit and clear its failure count; returns the updated provider."""
-    engine = engine if engine is not None else storage.get_engine()
+    """Close a provider's circuit and clear its failure count; returns the updated provider. The
+    calls this process recorded before land first (a bounded wait, as for reads)."""
+    engine = read_engine(engine)
     with engine.connect() as conn:
         pid = _provider_id(conn, provider)
     circuit_breaker.reset(engine, pid, clock.utc_now())

@@ -55,8 +55,9 @@ def window_of(days: int | None, window: Window | None, default: int) -> Window:
 def read_engine(engine=None):
     """The engine to read from (default: the configured database), after a bounded flush of this
     process's records (never a wait for a write that cannot happen)."""
+    engine = engine if engine is not None else storage.get_engine()  # first: the writer may be making it
     flush_for_read()
-    return engine if engine is not None else storage.get_engine()
+    return engine
 
 
 def unwritten_records() -> int:

@@ -29,31 +29,6 @@ from . import circuit_breaker
 from .redact import clean_error
 from .registry import OVERRIDES_TTL, ProviderCache, load_overrides
 
-_NUL = "\x00"
-
-
-def _nul_free(value):
-    if isinstance(value, str):
-        return value.replace(_NUL, "\ufffd")
-    if isinstance(value, dict):
-        return {_nul_free(k): _nul_free(v) for k, v in value.items()}
-    return value
-
-
-def _without_nul(items: list[tuple]) -> list[tuple]:
-    """PostgreSQL text cannot hold NUL characters: replace them (U+FFFD) rather than lose the batch."""
-    out = []
-    for it in items:
-        name, model, _status, endpoint, *_counts, err, tags, _ts, _t0 = it
-        texts = [name, model, endpoint, err]
-        if tags:
-            texts += [*tags.keys(), *tags.values()]
-        if any(_NUL in t for t in texts if isinstance(t, str)):
-            it = tuple(_nul_free(v) for v in it)
-        out.append(it)
-    return out
-
-
 #: llm_requests columns, in the order write_batch builds each row's values
 COLUMNS = (
     "timestamp",
@@ -82,21 +57,27 @@ _tags_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode  # json
 
 
 def write_batch(
-    engine, items: list[tuple], providers: ProviderCache, overrides_state: dict, pricer: Pricer | None = None
+    engine,
+    items: list[tuple],
+    providers: ProviderCache,
+    overrides_state: dict,
+    pricer: Pricer | None = None,
+    on_begun=None,
 ) -> None:
     """Write queued items in one transaction: raw rows, rollups, circuit breakers.
 
     The per-row work is one pass that prices each call (``pricing.Pricer``), builds the row's values
     and groups the rows by (day, provider, model) and by tags; the rollup measures are then summed
     per group column by column (``rollup.aggregate`` gives the same figures from raw rows, and
-    ``rebuild`` uses it). SQLite rows go straight to the driver's ``executemany``.
+    ``rebuild`` uses it). SQLite rows go straight to the driver's ``executemany``. ``on_begun`` is
+    called once the transaction has begun (its lock taken).
     """
     cfg = settings()
     pricer = pricer or Pricer()
     now = utc_now()
     with engine.connect() as conn, conn.execution_options(immediate=True).begin():
-        if conn.dialect.name == "postgresql":
-            items = _without_nul(items)
+        if on_begun is not None:  # the database let the transaction in (the writer times the wait)
+            on_begun()
         if overrides_state.get("loaded_at", 0) < time.monotonic() - OVERRIDES_TTL:
             # price overrides and provider types (local/remote) changed elsewhere apply within the TTL
             overrides_state["map"] = load_overrides(conn)

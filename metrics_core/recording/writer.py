@@ -167,10 +167,9 @@ class Writer:
         failures = 0
         while True:
             try:
-                self.attempt_started = time.monotonic()
                 try:
                     with self.write_lock:
-                        self._write(batch)
+                        self._write(batch, timed=True)
                 finally:
                     self.attempt_started = None
                 self.failing = False
@@ -207,9 +206,11 @@ class Writer:
             self.finished += n
             self.done.notify_all()
 
-    def _write(self, batch: list[tuple]) -> None:
+    def _write(self, batch: list[tuple], timed: bool = False) -> None:
         engine = storage.get_engine(self.url)
-        write_batch(engine, batch, self.providers, self.overrides, self.pricer)
+        if timed:  # from here until the database lets the transaction in (``stalled``)
+            self.attempt_started = time.monotonic()
+        write_batch(engine, batch, self.providers, self.overrides, self.pricer, on_begun=self._begun)
         if self.dropped_unreported:
             self._report_drops(engine)
         if self.lost_checked_at is None or time.monotonic() - self.lost_checked_at > SPILL_CHECK_INTERVAL:
@@ -249,20 +250,33 @@ class Writer:
     def pending(self) -> int:
         return self.enqueued - self.finished
 
+    def _begun(self) -> None:
+        self.attempt_started = None  # the database let the transaction in: the rest is our own work
+
     def stalled(self) -> bool:
-        """Writes are failing: the last one hit a storage fault, or the one in progress has waited
-        longer than ``STALLED_AFTER`` seconds (a SQLite lock held elsewhere, a server not answering)."""
+        """Writes are failing: the last one hit a storage fault, or the one in progress has waited for
+        the database to let it in for longer than ``STALLED_AFTER`` seconds (a SQLite lock held
+        elsewhere, a server not answering)."""
         started = self.attempt_started
         return self.failing or (started is not None and time.monotonic() - started > STALLED_AFTER)
 
     def flush_for_read(self, timeout: float) -> int:
-        """Before a read: wait at most ``timeout`` for the records queued so far, and not at all while
-        writes are stalled (a read never waits for a write that cannot happen). Returns how many
-        records are still unwritten, i.e. missing from what the read will see."""
-        if self.finished >= self.enqueued:
+        """Before a read: wait for the records queued so far while the writer makes progress, at most
+        ``timeout`` seconds, and not at all once writes are stalled (a read never waits for a write
+        that cannot happen). Returns how many records are still unwritten: missing from the read."""
+        target = self.enqueued
+        if self.finished >= target:
             return 0
-        if not self.stalled():
-            self.flush(timeout)
+        if self.thread is None or not self.thread.is_alive():
+            self._start_thread()
+        deadline = time.monotonic() + timeout
+        with self.done:
+            while self.finished < target and not self.stalled():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.wake.set()
+                self.done.wait(min(remaining, 0.02))
         return self.pending()
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -325,7 +339,7 @@ class Writer:
 
 MAX_BACKOFF = 2.0  # seconds between retries of a write that hit a storage fault, at most
 SPILL_CHECK_INTERVAL = 60.0  # seconds between looks for spill files of other processes
-STALLED_AFTER = 1.0  # seconds a write may take before reads stop waiting for it and health says so
+STALLED_AFTER = 0.5  # seconds a write may wait for the database before reads stop waiting and health says so
 
 
 #: callables run with the database URL after each stored batch (alerts register one at the top of
@@ -382,8 +396,9 @@ def flush(timeout: float | None = 30.0) -> bool:
     return True if writer is None else writer.flush(timeout)
 
 
-#: seconds a read waits for this process's queued records, at most (then it answers without them)
-READ_FLUSH_TIMEOUT = 0.25
+#: seconds a read waits for this process's queued records while the writer makes progress, at most
+#: (then it answers without them); while writes are stalled it does not wait at all
+READ_FLUSH_TIMEOUT = 2.0
 
 
 def flush_for_read(timeout: float = READ_FLUSH_TIMEOUT) -> int:
