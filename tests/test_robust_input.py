@@ -87,7 +87,7 @@ def test_the_api_refuses_a_lone_surrogate_with_422_naming_the_field(client, fiel
 
 @pytest.mark.parametrize("value", [True, "1.5", b"2", bytearray(b"2")])
 def test_duration_must_be_a_number(value):
-    with pytest.raises(ValueError, match="^duration_seconds must be a number of seconds >= 0 or None"):
+    with pytest.raises(ValueError, match=r"^duration_seconds must be a number of seconds >= 0 or None"):
         metrics_core.record_request(**{**GOOD, "duration_seconds": value})  # before: stored as 1000, 1500, 2000 ms
     assert queries.request_count() == 0
 
@@ -101,7 +101,7 @@ def test_time_to_first_token_cannot_exceed_the_duration():
 
 @pytest.mark.parametrize("status", [["success"], {"a": 1}, {"success"}])
 def test_an_unhashable_status_is_a_value_error_naming_the_field(status):
-    with pytest.raises(ValueError, match="^status must be one of success, failed, timeout, rate_limited, cancelled"):
+    with pytest.raises(ValueError, match=r"^status must be one of success, failed, timeout, rate_limited, cancelled"):
         metrics_core.record_request(**{**GOOD, "status": status})
 
 
@@ -112,7 +112,7 @@ def test_an_unhashable_status_is_a_value_error_naming_the_field(status):
 def test_one_timestamp_rule_for_record_request_and_the_api(client, when):
     if when == "two days ahead":
         when = datetime.now(UTC) + timedelta(days=2)
-    with pytest.raises(ValueError, match="^timestamp must lie between 2000-01-01 and a day from now"):
+    with pytest.raises(ValueError, match=r"^timestamp must lie between 2000-01-01 and a day from now"):
         metrics_core.record_request(**{**GOOD, "timestamp": when})
     r = client.post("/api/llm/record", json={**GOOD, "timestamp": when.isoformat()})
     assert r.status_code == 422
