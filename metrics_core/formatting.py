@@ -7,6 +7,7 @@ cannot be known reads ``missing`` (a dash on the dashboard, ``unpriced`` in repo
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 
 from .money import CENT
@@ -91,3 +92,38 @@ def delta(current, previous, *, kind: str = "count") -> str | None:
     if previous:
         text += f" ({diff / abs(previous) * 100:+.1f}%)"
     return text
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=^@\"'])")
+
+
+def md(value) -> str:
+    """``value`` as literal text inside Markdown (``st.markdown``, captions, labels, the Markdown
+    report): every character Markdown or Streamlit's extensions would act on is backslash-escaped
+    (links, images, emphasis, ``:red[...]`` and ``:icon:`` directives, ``$`` maths, raw HTML), and
+    line breaks become spaces, so a name or an error can never turn into a link, an image or a heading."""
+    text = " ".join(str(value).splitlines())
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def md_code(value) -> str:
+    """``value`` as an inline code span, whatever backticks it holds (a longer fence than any run of
+    backticks in it); code spans show their content literally."""
+    text = " ".join(str(value).splitlines())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_cell(value):
+    """``value`` safe to open in a spreadsheet (OWASP CSV injection): text starting with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return gets a leading ``'`` so it is never run as a formula;
+    numbers (``-1.5`` too) and anything that is not text stay as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value

@@ -52,8 +52,9 @@ widgets.kpi_row(
 if costs["unpriced_requests"]:
     models = sorted({m["model"] for m in costs["by_model"] if m["unpriced_requests"]})
     st.warning(
-        f"{fmt.count(costs['unpriced_requests'])} calls to {', '.join(models)} have no known price: they "
-        "are shown as *unpriced* below and left out of the totals. Set a price with `llm-metrics price set` "
+        f"{fmt.count(costs['unpriced_requests'])} calls to {', '.join(fmt.md(m) for m in models)} have no known "
+        "price: they are shown as *unpriced* below and left out of the totals. Set a price with "
+        "`llm-metrics price set` "
         "and apply it with `llm-metrics reprice`."
     )
 

@@ -21,7 +21,7 @@ def _write(action, provider: dict, key: str | None = None) -> None:
     updated = action(provider["id"], value) if key else action(provider["id"])
     data.invalidate()
     st.toast(
-        f"{updated['display_name']}: {'enabled' if updated['enabled'] else 'disabled'}, priority "
+        f"{fmt.md(updated['display_name'])}: {'enabled' if updated['enabled'] else 'disabled'}, priority "
         f"{updated['priority']}, circuit {updated['circuit_state'].replace('_', '-')}."
     )
 
@@ -33,7 +33,7 @@ for column, text in zip(header, ["Provider", "Enabled", "Priority", "Circuit"], 
     column.markdown(f"**{text}**")
 for p in providers:
     name, enabled, priority, circuit, reset = st.columns([3, 1.2, 1.2, 2.2, 1.4], vertical_alignment="center")
-    name.markdown(f"**{p['display_name']}**  \n`{p['name']}` · {p['provider_type']}")
+    name.markdown(f"**{fmt.md(p['display_name'])}**  \n{fmt.md_code(p['name'])} · {p['provider_type']}")
     # Keys carry the stored value, so a change made elsewhere (CLI, another tab) shows on the next run.
     key = f"enabled_{p['id']}_{int(p['enabled'])}"
     enabled.toggle(
@@ -87,7 +87,7 @@ for p in providers:
             "Success % (window)": u.get("success_rate"),
             "p95 (window)": u.get("p95_response_time_ms") if u.get("total_requests") else None,
             "Calls (all time)": p["total_requests"],
-            "Cost (all time)": float(p["total_cost_usd"]),
+            "Cost (all time)": None if p["total_cost_usd"] is None else float(p["total_cost_usd"]),  # None: unpriced
         }
     )
 st.dataframe(
@@ -114,7 +114,9 @@ st.altair_chart(charts.availability(avail, data.color_order(providers)), width="
 overall = data.availability_summary(f).set_index("provider")["availability_pct"]
 shown = [p for p in providers if p["name"] in overall.index]
 for column, p in zip(st.columns(len(shown) or 1), shown, strict=False):
-    column.metric(p["display_name"], fmt.pct(overall[p["name"]], 2), border=True, help="Availability over the window")
+    column.metric(
+        fmt.md(p["display_name"]), fmt.pct(overall[p["name"]], 2), border=True, help="Availability over the window"
+    )
 
 st.subheader("Circuit history")
 events = data.circuit_events(f)
