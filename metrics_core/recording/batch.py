@@ -26,7 +26,7 @@ from ..money import ZERO
 from ..pricing import SOURCE_GENAI, SOURCE_LOCAL, SOURCE_OVERRIDE, SOURCE_UNPRICED, Pricer, TokenUsage
 from ..storage import latency_buckets, rollups
 from . import circuit_breaker
-from .redact import clean_error
+from .redact import clean_error, redact_cached
 from .registry import OVERRIDES_TTL, ProviderCache, load_overrides
 
 #: llm_requests columns, in the order write_batch builds each row's values
@@ -153,6 +153,8 @@ def prepare(items, known, overrides, pricer: Pricer, cfg, sqlite: bool):
             ttft = ttft * 1000.0
         if err is not None:
             err = clean_error(err, max_chars)
+        if endpoint is not None:
+            endpoint = redact_cached(endpoint)  # "?key=..." is common
         key = (at[:10], pid, model)
         group = groups.get(key)
         if group is None:
@@ -163,8 +165,8 @@ def prepare(items, known, overrides, pricer: Pricer, cfg, sqlite: bool):
         if tags:
             tags_items = tuple(tags.items())
             tags = tags_text.get(tags_items)
-            if tags is None:
-                tags = tags_text[tags_items] = _tags_json(dict(tags_items))
+            if tags is None:  # values redacted (a secret in a tag would reach the rollups too)
+                tags = tags_text[tags_items] = _tags_json({k: redact_cached(v) for k, v in tags_items})
             tag_key = (*key, tags)
             tag_group = tag_groups.get(tag_key)
             if tag_group is None:
