@@ -68,9 +68,7 @@ def _rules() -> tuple[re.Pattern, re.Pattern]:
     tokens = re.compile("|".join(f"(?:{shape})" for shape in shapes), re.S)
     keywords = "|".join(DENYLIST)
     # a word holding a keyword (db_password, PGPASSWORD, aws_secret_access_key), then = or :, then the value
-    named = re.compile(
-        rf"(?i)((?<![A-Za-z0-9_])\w*?(?:{keywords})\w*[\"']?\s*(?:=>|:=|[:=])\s*[\"']?)([^\s\"',;}}&]+)"
-    )
+    named = re.compile(rf"(?i)((?<![A-Za-z0-9_])\w*?(?:{keywords})\w*[\"']?\s*(?:=>|:=|[:=])\s*[\"']?)([^\s\"',;}}&]+)")
     return tokens, named
 
 
