@@ -14,7 +14,7 @@ from .. import __version__
 
 #: modules that add subcommands: each has ``register(subparsers) -> dict[command name, handler]``,
 #: a handler being ``handler(engine, args) -> exit code``
-COMMAND_MODULES: tuple[str, ...] = ("metrics_core.cli.budgets", "metrics_core.cli.serve")
+COMMAND_MODULES: tuple[str, ...] = ("metrics_core.cli.budgets", "metrics_core.cli.serve", "metrics_core.cli.dashboard")
 
 EPILOG = "Database: --db URL, or $LLM_METRICS_DB_URL, or sqlite:///data/metrics.db (relative to the working directory)."
 
