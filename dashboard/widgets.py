@@ -123,8 +123,9 @@ def attention_items(health: dict, costs: dict, providers: list[dict]) -> list[At
         items.append(
             Attention(
                 "error",
-                f"**{fmt.count(health['dropped_records'])} records were dropped** by a "
-                "recorder whose queue was full while the database was unreachable.",
+                f"**{fmt.count(health['dropped_records'])} records were dropped or lost** by a recorder: "
+                "its queue was full while the database was unreachable, or a process ended before "
+                "they could be written (see `llm_recorder_faults`).",
             )
         )
     if health.get("write_errors"):
