@@ -14,8 +14,6 @@ import metrics_core
 from metrics_core import queries, recording
 from metrics_core.queries import health_summary
 
-pytestmark = pytest.mark.sqlite_only  # a SQLite file locked by a second connection
-
 
 def _record(n: int, **kw) -> None:
     for _ in range(n):
@@ -35,6 +33,7 @@ def _timed(fn, *args, **kwargs):
     return result, time.monotonic() - started
 
 
+@pytest.mark.sqlite_only  # a SQLite file locked by a second connection
 def test_reads_answer_at_once_while_the_database_is_write_locked(metrics_db):
     _record(3)
     assert metrics_core.flush(10)
@@ -72,3 +71,32 @@ def test_reads_see_their_own_writes_when_the_flush_succeeds(metrics_db, monkeypa
     assert recording.stats()["queued"] == 25
     assert queries.metrics(days=1)["total_requests"] == 25
     assert metrics_core.pick_provider()["pending_records"] == 0
+
+
+@pytest.mark.postgresql_only
+def test_reads_answer_at_once_while_a_postgresql_lock_blocks_the_writer(metrics_db):
+    """Another session holds an EXCLUSIVE lock on llm_requests (reads pass, writes wait inside the
+    server): after the writer has been stuck for a while, reads stop waiting for it."""
+    from sqlalchemy import create_engine
+
+    _record(3)
+    assert metrics_core.flush(10)
+    locker = create_engine(metrics_db).connect()
+    transaction = locker.begin()
+    locker.exec_driver_sql("LOCK TABLE llm_requests IN EXCLUSIVE MODE")
+    try:
+        _record(40)
+        time.sleep(3)  # the writer's COPY has been waiting on the lock for longer than STALLED_WRITE_AFTER
+        picked, t_pick = _timed(metrics_core.pick_provider)
+        health, t_health = _timed(health_summary)
+        usage, t_usage = _timed(queries.metrics, days=1)
+        assert t_pick < 2 and t_health < 2 and t_usage < 2
+        assert picked["stale"] is True and picked["pending_records"] == 40
+        assert usage["total_requests"] == 3
+        assert health["status"] == "degraded" and health["pending_records"] == 40
+    finally:
+        transaction.rollback()
+        locker.close()
+    assert metrics_core.flush(60)
+    assert queries.metrics(days=1)["total_requests"] == 43
+    assert health_summary()["stale"] is False

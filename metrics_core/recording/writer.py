@@ -86,7 +86,8 @@ class Writer:
         self.thread: threading.Thread | None = None
         self.stopping = False
         self.failing = False  # the last write hit a storage fault and none has succeeded since
-        self.attempt_started: float | None = None  # monotonic start of the write in progress
+        self.attempt_started: float | None = None  # monotonic start of a write waiting for the database
+        self.write_started: float | None = None  # monotonic start of the write in progress
         self.lost_checked_at: float | None = None  # when spill files (records lost at exit) were looked for
 
     # -- the caller's side -------------------------------------------------------------------
@@ -171,7 +172,7 @@ class Writer:
                     with self.write_lock:
                         self._write(batch, timed=True)
                 finally:
-                    self.attempt_started = None
+                    self.attempt_started = self.write_started = None
                 self.failing = False
                 self._finish(len(batch))
                 return
@@ -208,8 +209,8 @@ class Writer:
 
     def _write(self, batch: list[tuple], timed: bool = False) -> None:
         engine = storage.get_engine(self.url)
-        if timed:  # from here until the database lets the transaction in (``stalled``)
-            self.attempt_started = time.monotonic()
+        if timed:  # from here until the database lets the transaction in, and until done (``stalled``)
+            self.attempt_started = self.write_started = time.monotonic()
         write_batch(engine, batch, self.providers, self.overrides, self.pricer, on_begun=self._begun)
         if self.dropped_unreported:
             self._report_drops(engine)
@@ -256,9 +257,15 @@ class Writer:
     def stalled(self) -> bool:
         """Writes are failing: the last one hit a storage fault, or the one in progress has waited for
         the database to let it in for longer than ``STALLED_AFTER`` seconds (a SQLite lock held
-        elsewhere, a server not answering)."""
-        started = self.attempt_started
-        return self.failing or (started is not None and time.monotonic() - started > STALLED_AFTER)
+        elsewhere, a server not answering), or has run for longer than ``STALLED_WRITE_AFTER`` (a lock
+        inside a server)."""
+        now = time.monotonic()
+        waiting, writing = self.attempt_started, self.write_started
+        return (
+            self.failing
+            or (waiting is not None and now - waiting > STALLED_AFTER)
+            or (writing is not None and now - writing > STALLED_WRITE_AFTER)
+        )
 
     def flush_for_read(self, timeout: float) -> int:
         """Before a read: wait for the records queued so far while the writer makes progress, at most
@@ -340,6 +347,7 @@ class Writer:
 MAX_BACKOFF = 2.0  # seconds between retries of a write that hit a storage fault, at most
 SPILL_CHECK_INTERVAL = 60.0  # seconds between looks for spill files of other processes
 STALLED_AFTER = 0.5  # seconds a write may wait for the database before reads stop waiting and health says so
+STALLED_WRITE_AFTER = 2.0  # seconds a whole write may take before the same
 
 
 #: callables run with the database URL after each stored batch (alerts register one at the top of
