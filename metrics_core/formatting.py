@@ -94,16 +94,29 @@ def delta(current, previous, *, kind: str = "count") -> str | None:
     return text
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=^@\"'])")
+# characters Markdown or Streamlit act on inside a line: emphasis, code, links and images, raw HTML,
+# entities, tables, strikethrough, ``$`` maths, ``:red[...]``/``:icon:`` directives, and the ``:``
+# and ``@`` of autolinked URLs and e-mail addresses; ``#``, ``-``, ``+``, ``>``, ``=`` and ``1.``
+# only matter at the start of a line
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>!|~$:&@])")
+_MD_LINE_START = re.compile(r"^(\s*)([#+\-=>]|\d+[.)])")
+_WWW = re.compile(r"(?i)\bwww\.")
 
 
 def md(value) -> str:
-    """``value`` as literal text inside Markdown (``st.markdown``, captions, labels, the Markdown
-    report): every character Markdown or Streamlit's extensions would act on is backslash-escaped
-    (links, images, emphasis, ``:red[...]`` and ``:icon:`` directives, ``$`` maths, raw HTML), and
-    line breaks become spaces, so a name or an error can never turn into a link, an image or a heading."""
+    """``value`` as literal text inside Markdown (``st.markdown``, captions, labels, toasts): every
+    character Markdown or Streamlit's extensions would act on is backslash-escaped and line breaks
+    become spaces, so a name or an error can never turn into a link, an image, a heading or HTML."""
     text = " ".join(str(value).splitlines())
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    text = _WWW.sub(lambda m: m.group(0)[:-1] + "\\.", _MD_SPECIAL.sub(r"\\\1", text))
+    return _MD_LINE_START.sub(_escape_line_start, text)
+
+
+def _escape_line_start(match: re.Match) -> str:
+    lead, marker = match.group(1), match.group(2)
+    if marker[0].isdigit():  # "1." -> "1\.": a backslash before a digit would show
+        return lead + marker[:-1] + "\\" + marker[-1]
+    return lead + "\\" + marker
 
 
 def md_code(value) -> str:

@@ -157,7 +157,12 @@ def test_a_slow_exit_flush_counts_exactly_what_it_could_not_write(tmp_path, metr
     counted as lost in llm_recorder_faults, and the log says the database was reachable."""
     metrics_core.record_request(provider_name="openai", model="gpt-4o", status="success")
     assert metrics_core.flush(10)
-    code = LOCKED_EXIT.replace("EXIT_FLUSH_TIMEOUT = 2.0", "EXIT_FLUSH_TIMEOUT = 0.05")
+    code = LOCKED_EXIT.replace("EXIT_FLUSH_TIMEOUT = 2.0", "EXIT_FLUSH_TIMEOUT = 0.05").replace(
+        "    for i in range",
+        "    metrics_core.record_request(provider_name='openai', model='m', status='success')\n"
+        "    assert metrics_core.flush(30)  # the writer runs and has stored a batch\n"
+        "    for i in range",
+    )
     result = run_script(
         tmp_path,
         code,
@@ -168,4 +173,4 @@ def test_a_slow_exit_flush_counts_exactly_what_it_could_not_write(tmp_path, metr
     with sqlite3.connect(metrics_db.removeprefix("sqlite:///")) as conn:
         lost = conn.execute("SELECT coalesce(sum(count), 0) FROM llm_recorder_faults WHERE kind='dropped'").fetchone()
     assert lost[0] > 0
-    assert count_rows(metrics_db) - 1 + lost[0] == 60000  # before: the lost ones were counted nowhere
+    assert count_rows(metrics_db) - 2 + lost[0] == 60000  # before: the lost ones were counted nowhere

@@ -25,11 +25,18 @@ LINK = "[Sign in again](http://evil.example/login)"
 
 
 def test_md_escapes_everything_markdown_and_streamlit_act_on():
-    assert fmt.md(IMAGE) == r"\!\[b\]\(http\://host/x\.png\)"
+    assert fmt.md(IMAGE) == r"\!\[b\]\(http\://host/x.png\)"
     assert fmt.md("*a* _b_ `c` :red[d] $e$ <img src=x onerror=f> # g\n# h") == (
-        r"\*a\* \_b\_ \`c\` \:red\[d\] \$e\$ \<img src\=x onerror\=f\> \# g \# h"
+        r"\*a\* \_b\_ \`c\` \:red\[d\] \$e\$ \<img src=x onerror=f\> # g # h"
     )
-    assert fmt.md("plain text, 3 words") == "plain text, 3 words"
+    assert [fmt.md(t) for t in ["# big", "- item", "1. x", "see www.evil.com", "a@b.com"]] == [
+        r"\# big",
+        r"\- item",
+        r"1\. x",
+        r"see www\.evil.com",
+        r"a\@b.com",
+    ]
+    assert fmt.md("acme-support-ft-v2, gpt-4o (3.5 s)") == r"acme-support-ft-v2, gpt-4o \(3.5 s\)"
     assert fmt.md_code("gpt-4o") == "`gpt-4o`"
     assert fmt.md_code("a`b") == "`` a`b ``"
 

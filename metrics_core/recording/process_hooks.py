@@ -25,6 +25,7 @@ import multiprocessing.util as mp_util
 import os
 import signal
 import threading
+import time
 
 from . import spill
 from .writer import current
@@ -44,15 +45,22 @@ def exit_flush(when: str, timeout: float | None = None) -> int:
     writer = current()
     if writer is None or (not writer.pending() and not writer.dropped_unreported):
         return 0
+    started = time.monotonic()
     if writer.flush(timeout=timeout) and not writer.dropped_unreported:
         return 0
-    queued, failing, last_error = writer.pending(), writer.stalled(), writer.last_error
+    # say why honestly: a database that refused or hung, one that was never reached, or a slow queue
+    written, faulted = writer.last_written_at, writer.failing
+    stalled = writer.stalled() or writer.opening  # a write hanging on the database, or on opening it
+    queued, last_error = writer.pending(), writer.last_error
     lost = writer.abandon()
     if not lost:
         return 0
-    if queued and failing:
-        error = last_error or "a write still waiting for the database: locked, or not answering"
+    unavailable = faulted or stalled or (written is not None and written < started - max(timeout, 1.0))
+    if queued and unavailable:
+        error = last_error if faulted else "a write still waiting for the database: locked, or not answering"
         why = f"the database stayed unavailable for the {timeout:g} s exit flush ({error})"
+    elif queued and written is None:
+        why = f"the {timeout:g} s exit flush ran out before the first batch was written (the writer was still starting)"
     elif queued:
         why = (
             f"the {timeout:g} s exit flush ran out with {queued} record(s) still queued: the database took "
@@ -60,6 +68,7 @@ def exit_flush(when: str, timeout: float | None = None) -> int:
         )
     else:
         why = f"dropped earlier ({last_error}), and the count could not be stored before {when}"
+    failing = unavailable
     log.error("llm-metrics lost %d record(s) at %s: %s", lost, when, why)
     spill.record_loss(writer.url, lost, f"{lost} record(s) lost at {when}: {why}", try_database=not failing)
     return lost

@@ -29,6 +29,7 @@ _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 
 # every token shape is a run of at least this many token characters: the shapes are searched in such
 # runs only, which keeps redaction of ordinary error text cheap
 _RUN = re.compile(r"[A-Za-z0-9_\-/+=.:@]{16,}")
+MAX_RUN = 300  # longer runs (blobs) get our own shapes only: the joined detect-secrets pattern costs ~1 µs a character
 _OWN_TOKENS = [
     re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"),  # OpenAI sk-..., sk-proj-..., Anthropic sk-ant-...
     re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"),  # Stripe secret and restricted keys, any length
@@ -55,13 +56,13 @@ _BARE_40 = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 
 @functools.cache
 def _rules() -> tuple[re.Pattern, re.Pattern]:
-    """One pattern for every token shape (ours and those of detect-secrets' regex plugins), and the
+    """One pattern for the token shapes of detect-secrets' regex plugins, and the
     keyword rule made from detect-secrets' keyword list (compiled once, on first use)."""
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
     from detect_secrets.plugins.base import RegexBasedDetector
     from detect_secrets.plugins.keyword import DENYLIST
 
-    shapes = [p.pattern for p in _OWN_TOKENS]
+    shapes = []
     for plugin in get_mapping_from_secret_type_to_class().values():
         if issubclass(plugin, RegexBasedDetector) and plugin.__name__ not in _SKIPPED_PLUGINS:
             shapes += [_without_groups(p.pattern) for p in plugin.denylist if _is_shape(p)]
@@ -107,7 +108,9 @@ def redact(text: str) -> str:
         text = _PEM.sub(REDACTED, text)
     if "://" in text:
         text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
-    text = _RUN.sub(lambda m: tokens.sub(_redact_match, m.group(0)), text)
+    for pattern in _OWN_TOKENS:
+        text = pattern.sub(REDACTED, text)
+    text = _RUN.sub(lambda m: tokens.sub(_redact_match, m.group(0)) if len(m.group(0)) <= MAX_RUN else m.group(0), text)
     if "key" in low or "pass" in low or "pwd" in low or "secret" in low or "contrase" in low:
         text = named.sub(lambda m: m.group(1) + REDACTED, text)
     if "earer" in low or "key" in low or "token" in low or "author" in low or "=" in text:

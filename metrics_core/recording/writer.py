@@ -88,6 +88,8 @@ class Writer:
         self.failing = False  # the last write hit a storage fault and none has succeeded since
         self.attempt_started: float | None = None  # monotonic start of a write waiting for the database
         self.write_started: float | None = None  # monotonic start of the write in progress
+        self.last_written_at: float | None = None  # monotonic time the last batch was stored
+        self.opening = False  # a write is opening the database (engine, schema check)
         self.lost_checked_at: float | None = None  # when spill files (records lost at exit) were looked for
 
     # -- the caller's side -------------------------------------------------------------------
@@ -174,6 +176,7 @@ class Writer:
                 finally:
                     self.attempt_started = self.write_started = None
                 self.failing = False
+                self.last_written_at = time.monotonic()
                 self._finish(len(batch))
                 return
             except Exception as exc:  # recording never breaks the caller
@@ -208,7 +211,11 @@ class Writer:
             self.done.notify_all()
 
     def _write(self, batch: list[tuple], timed: bool = False) -> None:
-        engine = storage.get_engine(self.url)
+        self.opening = True  # opening the database (and checking its schema) may itself wait on it
+        try:
+            engine = storage.get_engine(self.url)
+        finally:
+            self.opening = False
         if timed:  # from here until the database lets the transaction in, and until done (``stalled``)
             self.attempt_started = self.write_started = time.monotonic()
         write_batch(engine, batch, self.providers, self.overrides, self.pricer, on_begun=self._begun)
