@@ -1,5 +1,7 @@
 """How a process's queued records get written when it ends: at interpreter exit, on SIGTERM and
-SIGHUP, and at the exit of ``multiprocessing`` children (fork, spawn, forkserver).
+SIGHUP, and at the exit of ``multiprocessing`` children (fork, spawn, forkserver); and ``fork()``.
+
+- ``fork()`` waits for the batch in flight; the child starts with an empty queue and its own writer.
 
 - ``atexit``: flush, waiting up to ``EXIT_FLUSH_TIMEOUT`` seconds.
 - SIGTERM, SIGHUP (``docker stop``, systemd, Kubernetes, a closed terminal): installed at import in
@@ -28,7 +30,7 @@ import threading
 import time
 
 from . import spill
-from .writer import current
+from .writer import Writer, current, forget_after_fork
 
 log = logging.getLogger("metrics_core")
 
@@ -125,9 +127,36 @@ def _is_multiprocessing_child() -> bool:
     return multiprocessing.parent_process() is not None or bool(getattr(process, "_inheriting", False))
 
 
+# -- fork: no batch in flight while the process forks ------------------------------------------
+_fork_held: Writer | None = None
+
+
+def _before_fork() -> None:
+    # the child's copy of SQLite then holds no lock and no half-done transaction of the parent's
+    # (a bounded wait: a write stuck on a lock does not block fork)
+    global _fork_held
+    writer = current()
+    if writer is not None and writer.write_lock.acquire(timeout=5.0):
+        _fork_held = writer
+
+
+def _after_fork_in_parent() -> None:
+    global _fork_held
+    held, _fork_held = _fork_held, None
+    if held is not None:
+        held.write_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    global _fork_held
+    _fork_held = None
+    forget_after_fork()
+
+
 def register() -> None:
     """Install the exit hooks of this process (once, at import)."""
     atexit.register(_at_exit)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
     mp_util.register_after_fork(_in_multiprocessing_child, _in_multiprocessing_child)
     if _is_multiprocessing_child():
         _in_multiprocessing_child()

@@ -40,6 +40,7 @@ from ..config import settings
 from ..errors import DatabaseUnavailable
 from ..pricing import Pricer
 from . import spill
+from .after_write import run_after_write_hooks
 from .batch import write_batch
 from .registry import ProviderCache
 
@@ -357,26 +358,6 @@ STALLED_AFTER = 0.5  # seconds a write may wait for the database before reads st
 STALLED_WRITE_AFTER = 2.0  # seconds a whole write may take before the same
 
 
-#: callables run with the database URL after each stored batch (alerts register one at the top of
-#: the package: recording never imports the layers above it)
-AFTER_WRITE_HOOKS: list = []
-
-
-def add_after_write_hook(hook) -> None:
-    """Run ``hook(url)`` after every stored batch (once per hook; it must return quickly and not raise)."""
-    if hook not in AFTER_WRITE_HOOKS:
-        AFTER_WRITE_HOOKS.append(hook)
-
-
-def run_after_write_hooks(url: str) -> None:
-    """Run the after-write hooks; a failing hook is logged, never raised (hooks never break recording)."""
-    for hook in AFTER_WRITE_HOOKS:
-        try:
-            hook(url)
-        except Exception:
-            log.exception("llm-metrics after-write hook failed")
-
-
 _writer: Writer | None = None
 _writer_lock = threading.Lock()
 
@@ -465,33 +446,9 @@ def reset(flush_first: bool = True) -> None:
         writer.retry.set()
 
 
-# -- fork ------------------------------------------------------------------------------------
-_fork_held: Writer | None = None
-
-
-def _before_fork() -> None:
-    # No batch in flight while the process forks: the child's copy of SQLite holds no lock and no
-    # half-done transaction of the parent's (bounded wait: a write stuck on a lock does not block fork).
-    global _fork_held
-    writer = _writer
-    if writer is not None and writer.write_lock.acquire(timeout=5.0):
-        _fork_held = writer
-
-
-def _after_fork_in_parent() -> None:
-    global _fork_held
-    held, _fork_held = _fork_held, None
-    if held is not None:
-        held.write_lock.release()
-
-
-def _after_fork_in_child() -> None:
-    # The parent's queue and thread are the parent's (it writes its pending rows, once): the child
-    # starts with an empty queue and makes its own writer on its first record.
-    global _writer, _writer_lock, _fork_held
+def forget_after_fork() -> None:
+    """In a forked child: drop the parent's writer (its queue and thread are the parent's, which
+    writes its pending rows once); the child makes its own on its first record."""
+    global _writer, _writer_lock
     _writer = None
     _writer_lock = threading.Lock()
-    _fork_held = None
-
-
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
