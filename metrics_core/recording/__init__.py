@@ -8,12 +8,12 @@ registry (``registry``), the circuit breaker (``circuit_breaker``), redaction (`
 """
 
 from . import process_hooks  # noqa: F401  (installs the exit, signal and multiprocessing hooks)
-from .after_write import add_after_write_hook
 from .record import record_request
 from .tracking import Call, current_call, track
 from .validate import MAX_QUEUED_RECORD_BYTES, QUEUED_RECORD_BYTES, STATUSES
 from .writer import (
     Writer,
+    add_after_write_hook,
     current,
     flush,
     flush_for_read,

@@ -40,7 +40,6 @@ from ..config import settings
 from ..errors import DatabaseUnavailable
 from ..pricing import Pricer
 from . import spill
-from .after_write import run_after_write_hooks
 from .batch import write_batch
 from .registry import ProviderCache
 
@@ -356,6 +355,26 @@ MAX_BACKOFF = 2.0  # seconds between retries of a write that hit a storage fault
 SPILL_CHECK_INTERVAL = 60.0  # seconds between looks for spill files of other processes
 STALLED_AFTER = 0.5  # seconds a write may wait for the database before reads stop waiting and health says so
 STALLED_WRITE_AFTER = 2.0  # seconds a whole write may take before the same
+
+
+#: callables run with the database URL after each stored batch (alerts register one at the top of
+#: the package: recording never imports the layers above it)
+AFTER_WRITE_HOOKS: list = []
+
+
+def add_after_write_hook(hook) -> None:
+    """Run ``hook(url)`` after every stored batch (once per hook; it must return quickly and not raise)."""
+    if hook not in AFTER_WRITE_HOOKS:
+        AFTER_WRITE_HOOKS.append(hook)
+
+
+def run_after_write_hooks(url: str) -> None:
+    """Run the after-write hooks; a failing hook is logged, never raised (hooks never break recording)."""
+    for hook in AFTER_WRITE_HOOKS:
+        try:
+            hook(url)
+        except Exception:
+            log.exception("llm-metrics after-write hook failed")
 
 
 _writer: Writer | None = None
