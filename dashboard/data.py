@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from metrics_core import formatting as fmt
 from metrics_core import queries
 from metrics_core.config import settings
 from metrics_core.queries import Window
@@ -169,6 +170,8 @@ def log_csv(log_kwargs: dict, limit: int = EXPORT_LIMIT) -> bytes:
     for offset in range(0, limit, CSV_PAGE_ROWS):
         frame = queries.request_log(limit=min(CSV_PAGE_ROWS, limit - offset), offset=offset, **log_kwargs)
         frame["tags"] = frame["tags"].map(lambda t: ";".join(f"{k}={v}" for k, v in sorted(t.items())))
+        for column in frame.select_dtypes(include="object").columns:  # text only: numbers stay numbers
+            frame[column] = frame[column].map(fmt.csv_cell)
         frame.to_csv(out, index=False, header=offset == 0)
         if len(frame) < CSV_PAGE_ROWS:
             break

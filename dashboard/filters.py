@@ -14,6 +14,7 @@ import streamlit as st
 from sqlalchemy.engine import make_url
 
 from metrics_core import clock, queries
+from metrics_core import formatting as fmt
 from metrics_core.queries import Window
 
 from . import data, shell
@@ -79,9 +80,9 @@ class Filters:
         w = self.window
         span = _day(w.start, year=True) if w.days == 1 else f"{_day(w.start)} – {_day(w.end, year=True)}"
         parts = [f"{self.label}: {span} ({w.days} day{'s' if w.days > 1 else ''}, UTC)"]
-        parts.append("providers: " + (", ".join(self.providers) if self.providers else "all"))
+        parts.append("providers: " + (", ".join(map(fmt.md, self.providers)) if self.providers else "all"))
         if self.models:
-            parts.append("models: " + ", ".join(self.models))
+            parts.append("models: " + ", ".join(map(fmt.md, self.models)))
         return " · ".join(parts)
 
 

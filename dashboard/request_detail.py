@@ -100,8 +100,8 @@ def show_call(row: pd.Series) -> None:
     """The details pane of one call."""
     with st.container(border=True):
         st.markdown(
-            f"**Call {int(row['id'])}** · {row['timestamp']:%Y-%m-%d %H:%M:%S} UTC · {row['provider']} / "
-            f"`{row['model']}` · {row['status']}"
+            f"**Call {int(row['id'])}** · {row['timestamp']:%Y-%m-%d %H:%M:%S} UTC · {fmt.md(row['provider'])} / "
+            f"{fmt.md_code(row['model'])} · {row['status']}"
         )
         if isinstance(row["error_message"], str) and row["error_message"]:
             st.code(row["error_message"], language=None, wrap_lines=True)

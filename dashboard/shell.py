@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from metrics_core import demo
+from metrics_core import formatting as fmt
 from metrics_core.errors import DatabaseUnavailable, MetricsError, SchemaTooNew
 
 from . import data
@@ -33,13 +34,13 @@ def database_error(exc: Exception) -> None:
     """Explain why the database cannot be used, then stop the run (no traceback)."""
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # not SQLAlchemy's "Background on ..." line
     if isinstance(exc, SchemaTooNew):
-        st.error(f"**The metrics database is newer than this dashboard.** {reason}", icon=":material/upgrade:")
+        st.error(f"**The metrics database is newer than this dashboard.** {fmt.md(reason)}", icon=":material/upgrade:")
         st.markdown(
             "Upgrade llm-metrics (`git pull && make run`) so it knows the newer schema, or point "
             "`LLM_METRICS_DB_URL` at another database."
         )
     else:
-        st.error(f"**The metrics database cannot be opened.** {reason}", icon=":material/database:")
+        st.error(f"**The metrics database cannot be opened.** {fmt.md(reason)}", icon=":material/database:")
         st.markdown(
             f"The dashboard reads `{_url()}` (from `LLM_METRICS_DB_URL`). Check that the path or server "
             "exists and is readable, then reload. `llm-metrics migrate` creates a new database."

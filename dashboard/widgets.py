@@ -57,7 +57,9 @@ def state_badge(provider: dict) -> None:
 def provider_card(provider: dict, usage: dict | None) -> None:
     """A bordered card: name, type, circuit state, and the window's success rate and latency."""
     with st.container(border=True):
-        st.markdown(f"**{provider['display_name']}**  \n`{provider['name']}` · {provider['provider_type']}")
+        st.markdown(
+            f"**{fmt.md(provider['display_name'])}**  \n{fmt.md_code(provider['name'])} · {provider['provider_type']}"
+        )
         with st.container(horizontal=True, gap="small"):
             state_badge(provider)
         if usage and usage["total_requests"]:
@@ -79,7 +81,7 @@ class Attention:
 
 def attention_items(health: dict, costs: dict, providers: list[dict]) -> list[Attention]:
     """What needs a human: open circuits, unpriced calls, dropped records, write errors, budgets."""
-    names = {p["name"]: p["display_name"] for p in providers}
+    names = {p["name"]: fmt.md(p["display_name"]) for p in providers}  # every name below is escaped
     items = []
     if health["providers_enabled"] and not health["providers_available"]:
         items.append(
@@ -91,12 +93,14 @@ def attention_items(health: dict, costs: dict, providers: list[dict]) -> list[At
         items.append(
             Attention(
                 "error",
-                f"**{names.get(name, name)}**: circuit open{since}; calls are routed elsewhere. "
+                f"**{names.get(name, fmt.md(name))}**: circuit open{since}; calls are routed elsewhere. "
                 "Reset it on *Providers & health* once the provider is back.",
             )
         )
     for name in health.get("half_open_circuits", []):
-        items.append(Attention("warning", f"**{names.get(name, name)}**: circuit half-open, the next call decides."))
+        items.append(
+            Attention("warning", f"**{names.get(name, fmt.md(name))}**: circuit half-open, the next call decides.")
+        )
     if health.get("recent_success_rate") is not None and health["recent_success_rate"] < 90:
         items.append(
             Attention(
@@ -112,7 +116,7 @@ def attention_items(health: dict, costs: dict, providers: list[dict]) -> list[At
             Attention(
                 "warning",
                 f"**{fmt.plural(costs['unpriced_requests'], 'call')} {have} no known price** "
-                f"({', '.join(models)}) and are left out of spend. Give them a price with "
+                f"({', '.join(fmt.md(m) for m in models)}) and are left out of spend. Give them a price with "
                 "`llm-metrics price set --model … --input … --output …`, then "
                 "`llm-metrics reprice`.",
             )
@@ -121,8 +125,9 @@ def attention_items(health: dict, costs: dict, providers: list[dict]) -> list[At
         items.append(
             Attention(
                 "error",
-                f"**{fmt.count(health['dropped_records'])} records were dropped** by a "
-                "recorder whose queue was full while the database was unreachable.",
+                f"**{fmt.count(health['dropped_records'])} records were dropped or lost** by a recorder: "
+                "its queue was full while the database was unreachable, or a process ended before "
+                "they could be written (see `llm_recorder_faults`).",
             )
         )
     if health.get("write_errors"):
@@ -130,7 +135,7 @@ def attention_items(health: dict, costs: dict, providers: list[dict]) -> list[At
             Attention(
                 "warning",
                 f"This process hit {health['write_errors']} database write errors "
-                f"(last: {health.get('last_write_error')}).",
+                f"(last: {fmt.md(health.get('last_write_error'))}).",
             )
         )
     items += budgets_at_risk()
@@ -146,12 +151,12 @@ def budgets_at_risk() -> list[Attention]:
         statuses = getattr(importlib.import_module("metrics_core.budgets"), "statuses", None)
         rows = [status.as_dict() for status in statuses()] if statuses is not None else []
     except Exception as exc:  # an optional part must not take the overview down with it
-        return [Attention("warning", f"Budgets could not be checked: {type(exc).__name__}: {exc}")]
+        return [Attention("warning", f"Budgets could not be checked: {type(exc).__name__}: {fmt.md(exc)}")]
     items = []
     for s in rows:
         if s["state"] == "ok":
             continue
-        label = f"**Budget {s['name']}** ({s['scope']}, {s['period_label']})"
+        label = f"**Budget {fmt.md(s['name'])}** ({fmt.md(s['scope'])}, {s['period_label']})"
         spent = f"{fmt.money(s['spent_usd'])} of {fmt.money(s['amount_usd'])} ({fmt.pct(s['percent'])})"
         if s["state"] == "over":
             items.append(Attention("error", f"{label} is spent: {spent}."))

@@ -36,6 +36,7 @@ ENV_VARS = {
     "ANTHROPIC_ADMIN_KEY": "Anthropic admin key `llm-metrics reconcile --provider anthropic` reads (never stored)",
     "LLM_METRICS_RESERVATION_TTL": "seconds a hard-budget hold lasts if its call is never settled (default 600)",
     "LLM_METRICS_DEFAULT_MAX_OUTPUT_TOKENS": "output bound instrument() holds for when a request sets no max tokens",
+    "LLM_METRICS_SPILL_DIR": "folder for counts of records lost at exit (default: next to a SQLite file)",
 }
 
 #: our provider names -> genai-prices provider ids
@@ -108,6 +109,7 @@ class Settings:
     api_max_batch: int = 1000
     reservation_ttl_seconds: float = 600.0
     default_max_output_tokens: int = 4096
+    spill_dir: str | None = None
     pricing_providers: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PRICING_PROVIDERS))
 
 
@@ -133,4 +135,5 @@ def settings() -> Settings:
         api_max_batch=_int("LLM_METRICS_API_MAX_BATCH", 1000),
         reservation_ttl_seconds=_float("LLM_METRICS_RESERVATION_TTL", 600.0),
         default_max_output_tokens=_int("LLM_METRICS_DEFAULT_MAX_OUTPUT_TOKENS", 4096),
+        spill_dir=os.environ.get("LLM_METRICS_SPILL_DIR") or None,
     )

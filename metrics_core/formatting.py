@@ -7,6 +7,7 @@ cannot be known reads ``missing`` (a dash on the dashboard, ``unpriced`` in repo
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 
 from .money import CENT
@@ -183,4 +184,52 @@ def json_ready(value):
         return None if math.isnan(value) else round(value, JSON_PLACES)
     if isinstance(value, date):
         return value.isoformat()
+    return value
+
+
+# characters Markdown or Streamlit act on inside a line: emphasis, code, links and images, raw HTML,
+# entities, tables, strikethrough, ``$`` maths, ``:red[...]``/``:icon:`` directives, and the ``:``
+# and ``@`` of autolinked URLs and e-mail addresses; ``#``, ``-``, ``+``, ``>``, ``=`` and ``1.``
+# only matter at the start of a line
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>!|~$:&@])")
+_MD_LINE_START = re.compile(r"^(\s*)([#+\-=>]|\d+[.)])")
+_WWW = re.compile(r"(?i)\bwww\.")
+
+
+def md(value) -> str:
+    """``value`` as literal text inside Markdown (``st.markdown``, captions, labels, toasts): every
+    character Markdown or Streamlit's extensions would act on is backslash-escaped and line breaks
+    become spaces, so a name or an error can never turn into a link, an image, a heading or HTML."""
+    text = " ".join(str(value).splitlines())
+    text = _WWW.sub(lambda m: m.group(0)[:-1] + "\\.", _MD_SPECIAL.sub(r"\\\1", text))
+    return _MD_LINE_START.sub(_escape_line_start, text)
+
+
+def _escape_line_start(match: re.Match) -> str:
+    lead, marker = match.group(1), match.group(2)
+    if marker[0].isdigit():  # "1." -> "1\.": a backslash before a digit would show
+        return lead + marker[:-1] + "\\" + marker[-1]
+    return lead + "\\" + marker
+
+
+def md_code(value) -> str:
+    """``value`` as an inline code span, whatever backticks it holds (a longer fence than any run of
+    backticks in it); code spans show their content literally."""
+    text = " ".join(str(value).splitlines())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_cell(value):
+    """``value`` safe to open in a spreadsheet (OWASP CSV injection): text starting with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return gets a leading ``'`` so it is never run as a formula;
+    numbers (``-1.5`` too) and anything that is not text stay as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
     return value

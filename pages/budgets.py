@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard import budget_form, filters
 from metrics_core import alerts, budgets
+from metrics_core import formatting as fmt
 
 filters.current()  # first on every page: runs the page inside app.py (password, database checks, sidebar)
 st.title("Budgets")
@@ -46,7 +47,7 @@ else:
     )  # fmt: skip
     over = [s.budget.name for s in statuses if s.exhausted and s.budget.hard]
     if over:
-        st.error(f"Hard budget spent: {', '.join(over)}. `check_budget` refuses covered calls and "
+        st.error(f"Hard budget spent: {', '.join(fmt.md(n) for n in over)}. `check_budget` refuses covered calls and "
                  "`pick_provider` falls back to local providers until the period ends.")  # fmt: skip
 
     chosen = st.selectbox("Forecast of", [s.budget.name for s in statuses])
@@ -85,7 +86,7 @@ if st.button("Check alerts now", help="Runs `llm-metrics alerts check`: new aler
     try:
         result = alerts.check()
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(fmt.md(exc))
     else:
         st.toast(f"{len(result.fired)} new alert(s), {len(result.failures)} channel failure(s)")
 history = alerts.history(limit=200)

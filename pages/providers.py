@@ -20,7 +20,7 @@ def _write(action, provider: dict, key: str | None = None) -> None:
     updated = action(provider["id"], value) if key else action(provider["id"])
     data.invalidate()
     st.toast(
-        f"{updated['display_name']}: {'enabled' if updated['enabled'] else 'disabled'}, priority "
+        f"{fmt.md(updated['display_name'])}: {'enabled' if updated['enabled'] else 'disabled'}, priority "
         f"{updated['priority']}, circuit {updated['circuit_state'].replace('_', '-')}."
     )
 
@@ -42,7 +42,7 @@ for column, text in zip(header, ["Provider", "Enabled", "Priority", "Circuit"], 
     column.markdown(f"**{text}**")
 for p in rows_in_order:
     name, enabled, priority, circuit, reset = st.columns([3, 1.2, 1.2, 2.2, 1.4], vertical_alignment="center")
-    name.markdown(f"**{p['display_name']}**  \n`{p['name']}` · {p['provider_type']}")
+    name.markdown(f"**{fmt.md(p['display_name'])}**  \n{fmt.md_code(p['name'])} · {p['provider_type']}")
     # Keys carry the stored value, so a change made elsewhere (CLI, another tab) shows on the next run.
     key = f"enabled_{p['id']}_{int(p['enabled'])}"
     enabled.toggle(
@@ -93,7 +93,7 @@ overall = data.availability_summary(f).set_index("provider").to_dict("index")
 shown = [p for p in providers if p["name"] in overall]
 for column, p in zip(st.columns(len(shown) or 1), shown, strict=False):
     value, why = provider_table.availability_text(overall[p["name"]], usage.get(p["name"], {}).get("total_requests", 0))
-    column.metric(p["display_name"], value, border=True, help=f"Availability over the window. {why}.")
+    column.metric(fmt.md(p["display_name"]), value, border=True, help=f"Availability over the window. {why}.")
 
 st.subheader("Circuit history")
 events = data.circuit_events(f)

@@ -198,23 +198,19 @@ def test_text_search_and_tags(engine):
     assert sorted(frame["tag_value"]) == ["search", "support_100%"]
 
 
-def test_nul_characters_are_kept_or_replaced_never_lost(engine, backend):
-    """PostgreSQL text cannot hold NUL: the writer replaces it instead of failing the whole batch."""
-    metrics_core.record_request(
-        provider_name="openai",
-        model="gpt\x00-4o",
-        status="failed",
-        error_message="bad\x00byte",
-        endpoint="/v1\x00",
-        tags={"k\x00": "v\x00"},
-    )
+def test_nul_characters_are_refused_at_the_door_on_both_backends(engine, backend):
+    """PostgreSQL text cannot hold NUL, and text is stored as given: a NUL is refused when recorded,
+    the same on both backends (issue 12; before: kept on SQLite, silently U+FFFD on PostgreSQL)."""
+    fields = {"model": "gpt\x00-4o", "error_message": "bad\x00byte", "endpoint": "/v1\x00", "tags": {"k": "v\x00"}}
+    for field, value in fields.items():
+        with pytest.raises(ValueError, match="must not contain a NUL character"):
+            metrics_core.record_request(
+                **{"provider_name": "openai", "model": "gpt-4o", "status": "failed", field: value}
+            )
     metrics_core.record_request(provider_name="openai", model="gpt-4o", status="success")
     assert metrics_core.flush(10)
     assert recording.stats()["dropped"] == 0
-    log = queries.request_log()
-    assert len(log) == 2
-    expected = "gpt\x00-4o" if backend == "sqlite" else "gpt\ufffd-4o"
-    assert expected in set(log["model"])
+    assert queries.request_log()["model"].tolist() == ["gpt-4o"]
 
 
 def test_text_round_trips_exactly(engine):

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "metrics_core.cli.serve",
     "metrics_core.cli.reconcile",
     "metrics_core.cli.prices",
+    "metrics_core.cli.dashboard",
 )
 
 EPILOG = "Database: --db URL, or $LLM_METRICS_DB_URL, or sqlite:///data/metrics.db (relative to the working directory)."

@@ -13,19 +13,19 @@ import json
 import queue
 import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 
 from .. import clock
-from ..recording import batch, dedupe, registry
+from ..recording import batch, dedupe, registry, validate
 from ..recording import record as recording_record
 from ..recording.writer import run_after_write_hooks
 from .deps import WriteToken
 from .schemas import ERRORS, Problem, Recorded, RecordIn
 
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST = validate.EARLIEST  # one rule with record_request: 2000-01-01 to a day from now
 MAX_PROBLEMS = 50  # problems reported per request, at most
 
 

@@ -16,6 +16,8 @@ from typing import Any
 from metrics_core import clock
 from metrics_core.errors import BudgetExceeded
 
+from ..recording.validate import storable
+
 log = logging.getLogger("metrics_core.integrations")
 
 ORIGINAL = "_metrics_core_original"
@@ -67,7 +69,7 @@ def service_tier(value: Any) -> str | None:
 def classify(exc: BaseException) -> tuple[str, str]:
     """Return ``(status, error_message)`` for an exception raised by a call."""
     text = str(exc)
-    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    message = storable(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)  # NUL, lone surrogates
     if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, ...
         return "cancelled", message
     names = {cls.__name__ for cls in type(exc).__mro__}

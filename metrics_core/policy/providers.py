@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from .. import clock, storage
 from ..errors import ProviderNotFound
-from ..queries import get_provider, list_providers, read_engine
+from ..queries import get_provider, list_providers, read_engine, unwritten_records
 from ..recording import circuit_breaker
 from ..recording.writer import refresh_caches
 from .enforcement import blocked_providers
@@ -62,8 +62,9 @@ def set_provider_type(provider: int | str, provider_type: str, engine=None) -> d
 
 
 def reset_circuit(provider: int | str, engine=None) -> dict:
-    """Close a provider's circuit and clear its failure count; returns the updated provider."""
-    engine = read_engine(engine)  # after this process's pending records
+    """Close a provider's circuit and clear its failure count; returns the updated provider. The
+    calls this process recorded before land first (a bounded wait, as for reads)."""
+    engine = read_engine(engine)
     with engine.connect() as conn:
         pid = _provider_id(conn, provider)
     circuit_breaker.reset(engine, pid, clock.utc_now())
@@ -80,6 +81,10 @@ def pick_provider(
         provider_type: only ``local`` or only ``remote`` providers.
         exclude: provider names to skip (e.g. the one that just failed).
         tags: the call's tags, so that spent hard budgets on a tag (``project=search``) count too.
+
+    The provider's dict (as ``list_providers``) also says whether the choice may miss records this
+    process made that are not written yet (``stale``, ``pending_records``): the pick never waits for
+    a database that does not take writes.
     """
     candidates = list_providers(engine)
     blocked = blocked_providers(tags=tags, engine=engine)
@@ -88,5 +93,6 @@ def pick_provider(
             continue
         if provider_type and p["provider_type"] != provider_type:
             continue
-        return p
+        pending = unwritten_records()
+        return {**p, "stale": pending > 0, "pending_records": pending}
     return None

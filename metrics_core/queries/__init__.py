@@ -10,7 +10,7 @@ every name below.
 
 from .availability import availability, daily_availability, outages
 from .choices import model_names, tag_values
-from .common import Comparison, Window, as_date, comparison, floats, read_engine, window_of
+from .common import Comparison, Window, as_date, comparison, floats, read_engine, unwritten_records, window_of
 from .costs import cost_frame, cost_summary, local_share, tag_costs
 from .error_stats import error_classes, recent_error_rates, top_errors
 from .freshness import data_version, dropped_records, has_calls, recent_success_rate
@@ -59,6 +59,7 @@ __all__ = [
     "tag_values",
     "top_errors",
     "trends",
+    "unwritten_records",
     "usage_frame",
     "window_of",
 ]

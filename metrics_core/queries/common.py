@@ -1,8 +1,10 @@
 """What every query shares: the window of UTC days, the read engine, rollup filters and sums.
 
 A window is a range of whole UTC days: ``days=7`` means today and the six days before it. Reads
-never write; ``read_engine`` flushes this process's pending records first, so a read sees every
-record made before it.
+never write; ``read_engine`` waits briefly for this process's pending records first
+(``recording.flush_for_read``), so a read sees every record made before it while the database
+takes writes, and answers at once from what is stored while it does not (``unwritten_records``
+says how many records an answer may miss).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import and_, func, select
 
 from .. import clock, storage
-from ..recording import flush
+from ..recording import flush_for_read, stats
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,16 @@ def window_of(days: int | None, window: Window | None, default: int) -> Window:
 
 
 def read_engine(engine=None):
-    """The engine to read from (default: the configured database), after flushing this process's records."""
-    flush()
-    return engine if engine is not None else storage.get_engine()
+    """The engine to read from (default: the configured database), after a bounded flush of this
+    process's records (never a wait for a write that cannot happen)."""
+    engine = engine if engine is not None else storage.get_engine()  # first: the writer may be making it
+    flush_for_read()
+    return engine
+
+
+def unwritten_records() -> int:
+    """Records this process made that are still queued, so missing from what reads see now."""
+    return stats()["queued"]
 
 
 def rollup_filter(table, window: Window, providers: list[str] | None, models: list[str] | None, conn):

@@ -26,33 +26,8 @@ from ..money import ZERO
 from ..pricing import SOURCE_LOCAL, SOURCE_UNPRICED, Pricer, TokenUsage, genai_source
 from ..storage import latency_buckets, rollups
 from . import circuit_breaker, price_data
-from .redact import clean_error
+from .redact import clean_error, redact_cached
 from .registry import OVERRIDES_TTL, ProviderCache, load_overrides
-
-_NUL = "\x00"
-
-
-def _nul_free(value):
-    if isinstance(value, str):
-        return value.replace(_NUL, "\ufffd")
-    if isinstance(value, dict):
-        return {_nul_free(k): _nul_free(v) for k, v in value.items()}
-    return value
-
-
-def _without_nul(items: list[tuple]) -> list[tuple]:
-    """PostgreSQL text cannot hold NUL characters: replace them (U+FFFD) rather than lose the batch."""
-    out = []
-    for it in items:
-        name, model, endpoint, err, tags = it[0], it[1], it[3], it[11], it[12]
-        texts = [name, model, endpoint, err]
-        if tags:
-            texts += [*tags.keys(), *tags.values()]
-        if any(_NUL in t for t in texts if isinstance(t, str)):
-            it = tuple(_nul_free(v) for v in it)
-        out.append(it)
-    return out
-
 
 #: llm_requests columns, in the order write_batch builds each row's values
 COLUMNS = (
@@ -107,21 +82,27 @@ _tags_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode  # json
 
 
 def write_batch(
-    engine, items: list[tuple], providers: ProviderCache, overrides_state: dict, pricer: Pricer | None = None
+    engine,
+    items: list[tuple],
+    providers: ProviderCache,
+    overrides_state: dict,
+    pricer: Pricer | None = None,
+    on_begun=None,
 ) -> None:
     """Write queued items in one transaction: raw rows, rollups, circuit breakers.
 
     The per-row work is one pass that prices each call (``pricing.Pricer``), builds the row's values
     and groups the rows by (day, provider, model) and by tags; the rollup measures are then summed
     per group column by column (``rollup.aggregate`` gives the same figures from raw rows, and
-    ``rebuild`` uses it). SQLite rows go straight to the driver's ``executemany``.
+    ``rebuild`` uses it). SQLite rows go straight to the driver's ``executemany``. ``on_begun`` is
+    called once the transaction has begun (its lock taken).
     """
     cfg = settings()
     pricer = pricer or Pricer()
     now = utc_now()
     with engine.connect() as conn, conn.execution_options(immediate=True).begin():
-        if conn.dialect.name == "postgresql":
-            items = _without_nul(items)
+        if on_begun is not None:  # the database let the transaction in (the writer times the wait)
+            on_begun()
         if overrides_state.get("loaded_at", 0) < time.monotonic() - OVERRIDES_TTL:
             # price overrides and provider types (local/remote) changed elsewhere apply within the TTL
             overrides_state["map"] = load_overrides(conn)
@@ -235,6 +216,8 @@ def prepare(items, known, overrides, pricer: Pricer, cfg, sqlite: bool):
             ttft = ttft * 1000.0
         if err is not None:
             err = clean_error(err, max_chars)
+        if endpoint is not None:
+            endpoint = redact_cached(endpoint)  # "?key=..." is common
         key = (at[:10], pid, model)
         group = groups.get(key)
         if group is None:
@@ -245,8 +228,8 @@ def prepare(items, known, overrides, pricer: Pricer, cfg, sqlite: bool):
         if tags:
             tags_items = tuple(tags.items())
             tags = tags_text.get(tags_items)
-            if tags is None:
-                tags = tags_text[tags_items] = _tags_json(dict(tags_items))
+            if tags is None:  # values redacted (a secret in a tag would reach the rollups too)
+                tags = tags_text[tags_items] = _tags_json({k: redact_cached(v) for k, v in tags_items})
             tag_key = (*key, tags)
             tag_group = tag_groups.get(tag_key)
             if tag_group is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from . import dedupe, validate
 from .validate import (
@@ -88,12 +88,21 @@ def record_request(
         or not provider_name
         or len(provider_name) > MAX_NAME
         or provider_name.isspace()
+        or not provider_name.isascii()
+        or "\x00" in provider_name
     ):
         validate.name("provider_name", provider_name, MAX_NAME)
-    if model.__class__ is not str or not model or len(model) > MAX_MODEL or model.isspace():
+    if (
+        model.__class__ is not str
+        or not model
+        or len(model) > MAX_MODEL
+        or model.isspace()
+        or not model.isascii()
+        or "\x00" in model
+    ):
         validate.name("model", model, MAX_MODEL)
-    if status not in STATUS_SET:
-        raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
+    if status.__class__ is not str or status not in STATUS_SET:
+        validate.status(status, STATUSES)
     usage_known = prompt_tokens is not None and completion_tokens is not None
     if usage_known:
         prompt_tokens = whole_tokens("prompt_tokens", prompt_tokens)
@@ -125,25 +134,20 @@ def record_request(
         duration_seconds = validate.seconds("duration_seconds", duration_seconds)
     if time_to_first_token_seconds is not None:
         time_to_first_token_seconds = validate.seconds("time_to_first_token_seconds", time_to_first_token_seconds)
-    if endpoint is not None and (not isinstance(endpoint, str) or len(endpoint) > MAX_ENDPOINT):
-        raise ValueError(f"endpoint must be a string of at most {MAX_ENDPOINT} characters or None, got {endpoint!r}")
+        validate.first_token(time_to_first_token_seconds, duration_seconds)
+    if endpoint is not None:
+        endpoint = validate.endpoint(endpoint, MAX_ENDPOINT)
     writer = get_writer()
     if error_message is not None:
         if error_message.__class__ is not str:
             error_message = str(error_message)
         if len(error_message) > writer.error_max_chars + ERROR_MARGIN:  # bounded, redacted by the writer
             error_message = error_message[: writer.error_max_chars + ERROR_MARGIN]
+        error_message = validate.text("error_message", error_message)
     if tags is not None:
         tags = validate.tags(tags)
-    if timestamp is not None and (
-        not isinstance(timestamp, datetime) or timestamp.tzinfo is None or timestamp.utcoffset() is None
-    ):
-        raise ValueError(f"timestamp must be a timezone-aware datetime or None, got {timestamp!r}")
     if timestamp is not None:
-        try:
-            timestamp.astimezone(UTC)
-        except OverflowError:
-            raise ValueError(f"timestamp must be representable in UTC, got {timestamp!r}") from None
+        timestamp = validate.timestamp(timestamp)
     if service_tier is not None:
         service_tier = validate.service_tier(service_tier)
     if usage_details is not None:

@@ -67,7 +67,7 @@ def _error_text(exc: BaseException) -> str:
         message = str(exc)
     except Exception:  # an exception whose __str__ fails still gets recorded
         message = "<unprintable>"
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return validate.storable(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
 
 
 class Call:

@@ -5,6 +5,9 @@ Every check raises ``ValueError`` naming the field and what is allowed; nothing 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from .. import clock
 from ..pricing import SERVICE_TIERS, USAGE_DETAIL_KEYS
 
 #: bytes a queued record takes, at most, without tags or error text (about 290 measured with tracemalloc)
@@ -37,6 +40,9 @@ MAX_TAG_VALUE = 200
 #: upper bounds that keep every stored figure and rollup sum finite and within a 64-bit integer
 MAX_TOKENS = 10**12
 MAX_SECONDS = 10.0**7
+#: the earliest call time accepted (record_request and the HTTP API alike); the latest is a day from now
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(days=1)
 
 
 def whole_tokens(name: str, value) -> int:
@@ -54,10 +60,13 @@ def whole_tokens(name: str, value) -> int:
 
 
 def seconds(name: str, value) -> float | None:
-    """``value`` as a number of seconds (0 to ``MAX_SECONDS``), or None."""
+    """``value`` as a number of seconds (0 to ``MAX_SECONDS``), or None. Numbers only: a bool, a
+    string or bytes is refused (``True`` is not one second)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, str, bytes, bytearray)) or not isinstance(value, (int, float)):
+        if isinstance(value, (bool, str, bytes, bytearray)):
+            raise ValueError(f"{name} must be a number of seconds >= 0 or None, got {value!r}")
         try:
             value = float(value)  # Decimal, numpy floats
         except (TypeError, ValueError):
@@ -69,13 +78,76 @@ def seconds(name: str, value) -> float | None:
     return float(value)
 
 
+def first_token(ttft: float | None, duration: float | None) -> None:
+    """The time to the first token lies within the call."""
+    if ttft is not None and duration is not None and ttft > duration:
+        raise ValueError(
+            f"time_to_first_token_seconds must not exceed duration_seconds (the first token arrives during "
+            f"the call); got {ttft!r} > {duration!r}"
+        )
+
+
+def status(value, allowed: tuple[str, ...]) -> str:
+    """``value`` as one of the ``allowed`` statuses (any other value, hashable or not, is refused)."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"status must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def text(field: str, value: str) -> str:
+    """``value`` unchanged if it can be stored as given on every backend; a lone surrogate (which UTF-8
+    cannot encode) or a NUL character (which PostgreSQL cannot hold) is refused, naming the field."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"{field} must be valid Unicode text: a lone surrogate U+{ord(value[exc.start]):04X} at index "
+                f"{exc.start} cannot be stored (decode bytes with errors='replace' or 'backslashreplace' first)"
+            ) from None
+    if "\x00" in value:
+        raise ValueError(
+            f"{field} must not contain a NUL character (found at index {value.index(chr(0))}): "
+            "text is stored as given, and PostgreSQL cannot store NUL"
+        )
+    return value
+
+
+def storable(value: str) -> str:
+    """Text made storable for ``text()`` (NUL and lone surrogates as backslash escapes): for text
+    metrics_core writes itself, e.g. an exception's message."""
+    if value.isascii() and "\x00" not in value:
+        return value
+    return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def timestamp(value) -> datetime:
+    """``value`` as a timezone-aware datetime from ``EARLIEST`` to a day from now."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"timestamp must be a timezone-aware datetime or None, got {value!r}")
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp must be representable in UTC, got {value!r}") from None
+    if not EARLIEST <= value <= clock.now() + LATEST_AHEAD:
+        raise ValueError(f"timestamp must lie between 2000-01-01 and a day from now, got {value.isoformat()}")
+    return value
+
+
 def name(field: str, value, max_len: int) -> str:
     """``value`` as a non-empty string of at most ``max_len`` characters."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{field} must be a non-empty string, got {value!r}")
     if len(value) > max_len:
         raise ValueError(f"{field} must be at most {max_len} characters, got {len(value)}")
-    return value
+    return text(field, value)
+
+
+def endpoint(value, max_len: int) -> str:
+    """``value`` as a string of at most ``max_len`` characters."""
+    if not isinstance(value, str) or len(value) > max_len:
+        raise ValueError(f"endpoint must be a string of at most {max_len} characters or None, got {value!r}")
+    return text("endpoint", value)
 
 
 def tags(tags) -> dict[str, str] | None:
@@ -91,6 +163,8 @@ def tags(tags) -> dict[str, str] | None:
             raise ValueError(f"tags keys must be non-empty strings of at most {MAX_TAG_KEY} characters, got {key!r}")
         if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
             raise ValueError(f"tags[{key!r}] must be a string of at most {MAX_TAG_VALUE} characters, got {value!r}")
+        text("tags keys", key)
+        text(f"tags[{key!r}]", value)
     return dict(tags) if tags else None
 
 

@@ -14,19 +14,19 @@ written to ``llm_recorder_faults`` once the database is back, where ``get_health
 dashboard show them. ``QUEUED_RECORD_BYTES`` and ``MAX_QUEUED_RECORD_BYTES`` bound the memory a
 queued record takes (measured by ``bench/bench_recorder.py``).
 
-``flush()`` writes everything queued so far; it runs at interpreter exit, at the exit of
-``multiprocessing`` children (and on their SIGTERM), and before every read made through
-metrics_core, so reads in the same process see every record made before them. ``fork()`` waits for
-the batch in flight; the child starts with an empty queue and its own writer, and the parent's
+``flush()`` writes everything queued so far; it runs at interpreter exit, on SIGTERM and SIGHUP, at
+the exit of ``multiprocessing`` children (``process_hooks``). Reads made through metrics_core
+first wait for this process's queued records, briefly (``flush_for_read``: at most
+``READ_FLUSH_TIMEOUT``, not at all while writes are failing), so they see every record made before
+them when the database takes writes and never stall when it does not. ``fork()`` waits for the
+batch in flight; the child starts with an empty queue and its own writer, and the parent's
 pending rows are written by the parent only.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -39,7 +39,7 @@ from ..clock import utc_now
 from ..config import settings
 from ..errors import DatabaseUnavailable
 from ..pricing import Pricer
-from . import dedupe, usage_notes
+from . import dedupe, spill, usage_notes
 from .batch import write_batch
 from .registry import ProviderCache
 
@@ -85,6 +85,12 @@ class Writer:
         self.pricer = Pricer()
         self.thread: threading.Thread | None = None
         self.stopping = False
+        self.failing = False  # the last write hit a storage fault and none has succeeded since
+        self.attempt_started: float | None = None  # monotonic start of a write waiting for the database
+        self.write_started: float | None = None  # monotonic start of the write in progress
+        self.last_written_at: float | None = None  # monotonic time the last batch was stored
+        self.opening = False  # a write is opening the database (engine, schema check)
+        self.lost_checked_at: float | None = None  # when spill files (records lost at exit) were looked for
 
     # -- the caller's side -------------------------------------------------------------------
     def put(self, item: tuple) -> None:
@@ -164,13 +170,19 @@ class Writer:
         failures = 0
         while True:
             try:
-                with self.write_lock:
-                    self._write(batch)
+                try:
+                    with self.write_lock:
+                        self._write(batch, timed=True)
+                finally:
+                    self.attempt_started = self.write_started = None
+                self.failing = False
+                self.last_written_at = time.monotonic()
                 self._finish(len(batch))
                 return
             except Exception as exc:  # recording never breaks the caller
                 self._note_error(exc)
                 if is_storage_fault(exc):
+                    self.failing = True
                     if self.stopping:
                         self._give_up(batch, "the writer was stopped while the database was unavailable")
                         return
@@ -198,11 +210,23 @@ class Writer:
             self.finished += n
             self.done.notify_all()
 
-    def _write(self, batch: list[tuple]) -> None:
-        engine = storage.get_engine(self.url)
-        write_batch(engine, batch, self.providers, self.overrides, self.pricer)
+    def _write(self, batch: list[tuple], timed: bool = False) -> None:
+        self.opening = True  # opening the database (and checking its schema) may itself wait on it
+        try:
+            engine = storage.get_engine(self.url)
+        finally:
+            self.opening = False
+        if timed:  # from here until the database lets the transaction in, and until done (``stalled``)
+            self.attempt_started = self.write_started = time.monotonic()
+        write_batch(engine, batch, self.providers, self.overrides, self.pricer, on_begun=self._begun)
         if self.dropped_unreported:
             self._report_drops(engine)
+        if self.lost_checked_at is None or time.monotonic() - self.lost_checked_at > SPILL_CHECK_INTERVAL:
+            self.lost_checked_at = time.monotonic()
+            try:
+                spill.store_spilled(engine, self.url)
+            except Exception:  # never fails the batch just written
+                log.exception("llm-metrics could not store the spilled counts of lost records")
         run_after_write_hooks(self.url)
 
     def _report_drops(self, engine) -> None:
@@ -234,6 +258,41 @@ class Writer:
     def pending(self) -> int:
         return self.enqueued - self.finished
 
+    def _begun(self) -> None:
+        self.attempt_started = None  # the database let the transaction in: the rest is our own work
+
+    def stalled(self) -> bool:
+        """Writes are failing: the last one hit a storage fault, or the one in progress has waited for
+        the database to let it in for longer than ``STALLED_AFTER`` seconds (a SQLite lock held
+        elsewhere, a server not answering), or has run for longer than ``STALLED_WRITE_AFTER`` (a lock
+        inside a server)."""
+        now = time.monotonic()
+        waiting, writing = self.attempt_started, self.write_started
+        return (
+            self.failing
+            or (waiting is not None and now - waiting > STALLED_AFTER)
+            or (writing is not None and now - writing > STALLED_WRITE_AFTER)
+        )
+
+    def flush_for_read(self, timeout: float) -> int:
+        """Before a read: wait for the records queued so far while the writer makes progress, at most
+        ``timeout`` seconds, and not at all once writes are stalled (a read never waits for a write
+        that cannot happen). Returns how many records are still unwritten: missing from the read."""
+        target = self.enqueued
+        if self.finished >= target:
+            return 0
+        if self.thread is None or not self.thread.is_alive():
+            self._start_thread()
+        deadline = time.monotonic() + timeout
+        with self.done:
+            while self.finished < target and not self.stalled():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.wake.set()
+                self.done.wait(min(remaining, 0.02))
+        return self.pending()
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued before this call is written; False on timeout."""
         target = self.enqueued
@@ -253,6 +312,28 @@ class Writer:
                 self.done.wait(0.05 if remaining is None else min(remaining, 0.05))
         return True
 
+    def abandon(self, wait: float = 2.0) -> int:
+        """Stop writing and forget what is queued (a process that is leaving): how many records are
+        lost, counting the queued ones, a batch still in flight after ``wait`` seconds, and drops not
+        yet stored in ``llm_recorder_faults``."""
+        self.stopping = True
+        locked = self.put_lock.acquire(timeout=1.0)  # a signal handler may have interrupted put()
+        try:
+            self.queue.clear()
+        finally:
+            if locked:
+                self.put_lock.release()
+        self.retry.set()
+        self.wake.set()
+        if self.write_lock.acquire(timeout=wait):  # the batch in flight lands or is given up on
+            self.write_lock.release()
+        with self.done:
+            lost = self.enqueued - self.finished + self.dropped_unreported
+            self.dropped += self.enqueued - self.finished
+            self.finished = self.enqueued
+            self.dropped_unreported = 0
+        return lost
+
     def _flush_inline(self, target: int, deadline: float | None) -> bool:
         """No writer thread can run (interpreter shutdown): write in the calling thread."""
         while self.finished < target and self.queue:
@@ -271,6 +352,9 @@ class Writer:
 
 
 MAX_BACKOFF = 2.0  # seconds between retries of a write that hit a storage fault, at most
+SPILL_CHECK_INTERVAL = 60.0  # seconds between looks for spill files of other processes
+STALLED_AFTER = 0.5  # seconds a write may wait for the database before reads stop waiting and health says so
+STALLED_WRITE_AFTER = 2.0  # seconds a whole write may take before the same
 
 
 #: callables run with the database URL after each stored batch (alerts register one at the top of
@@ -327,6 +411,17 @@ def flush(timeout: float | None = 30.0) -> bool:
     return True if writer is None else writer.flush(timeout)
 
 
+#: seconds a read waits for this process's queued records while the writer makes progress, at most
+#: (then it answers without them); while writes are stalled it does not wait at all
+READ_FLUSH_TIMEOUT = 2.0
+
+
+def flush_for_read(timeout: float = READ_FLUSH_TIMEOUT) -> int:
+    """Flush before a read, bounded (``Writer.flush_for_read``); the records the read will miss."""
+    writer = _writer
+    return 0 if writer is None else writer.flush_for_read(timeout)
+
+
 def refresh_caches() -> None:
     """Make this process's writer read price overrides and provider types again before its next batch."""
     writer = _writer
@@ -336,14 +431,23 @@ def refresh_caches() -> None:
 
 def stats() -> dict:
     """This process's writer counters: queued, dropped (and not yet stored in llm_recorder_faults), write
-    errors, last error, records dropped as duplicates of a response already recorded, and the usage notes
-    (sources that never send some usage fields, ``usage_notes``)."""
+    errors, last error, whether queued records are waiting on a failing database (``failing``),
+    records dropped as duplicates of a response already recorded, and the usage notes (sources that
+    never send some usage fields, ``usage_notes``)."""
     writer = _writer
     if writer is None:
-        counts = {"queued": 0, "dropped": 0, "unreported_drops": 0, "write_errors": 0, "last_error": None}
+        counts = {
+            "queued": 0,
+            "dropped": 0,
+            "unreported_drops": 0,
+            "write_errors": 0,
+            "last_error": None,
+            "failing": False,
+        }
     else:
         counts = {
             "queued": writer.pending(),
+            "failing": writer.pending() > 0 and writer.stalled(),
             "dropped": writer.dropped,
             "unreported_drops": writer.dropped_unreported,
             "write_errors": writer.write_errors,
@@ -368,79 +472,9 @@ def reset(flush_first: bool = True) -> None:
         writer.retry.set()
 
 
-EXIT_FLUSH_TIMEOUT = 10.0  # seconds a process leaving waits for the database, at most
-
-
-def _at_exit(_obj=None) -> None:
-    writer = _writer
-    if writer is not None and writer.pending() and not writer.flush(timeout=EXIT_FLUSH_TIMEOUT):
-        log.error("llm-metrics lost %d record(s) at exit: the database stayed unavailable", writer.pending())
-
-
-# -- fork and multiprocessing ----------------------------------------------------------------
-_fork_held: Writer | None = None
-
-
-def _before_fork() -> None:
-    # No batch in flight while the process forks: the child's copy of SQLite holds no lock and no
-    # half-done transaction of the parent's (bounded wait: a write stuck on a lock does not block fork).
-    global _fork_held
-    writer = _writer
-    if writer is not None and writer.write_lock.acquire(timeout=5.0):
-        _fork_held = writer
-
-
-def _after_fork_in_parent() -> None:
-    global _fork_held
-    held, _fork_held = _fork_held, None
-    if held is not None:
-        held.write_lock.release()
-
-
-def _after_fork_in_child() -> None:
-    # The parent's queue and thread are the parent's (it writes its pending rows, once): the child
-    # starts with an empty queue and makes its own writer on its first record.
-    global _writer, _writer_lock, _fork_held
+def forget_after_fork() -> None:
+    """In a forked child: drop the parent's writer (its queue and thread are the parent's, which
+    writes its pending rows once); the child makes its own on its first record."""
+    global _writer, _writer_lock
     _writer = None
     _writer_lock = threading.Lock()
-    _fork_held = None
-
-
-def _in_multiprocessing_child(_obj=None) -> None:
-    """multiprocessing children leave through os._exit, where atexit does not run: flush from
-    multiprocessing's own exit finalizers instead, and on SIGTERM (``Pool.terminate()``, which
-    ``with Pool() as pool:`` calls on leaving) flush before dying as SIGTERM would have."""
-    import multiprocessing.util as mp_util
-
-    mp_util.Finalize(None, _at_exit, exitpriority=100)
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _flush_then_die)
-    except (ValueError, OSError, AttributeError):  # no signals here
-        pass
-
-
-def _flush_then_die(signum, _frame) -> None:
-    signal.signal(signum, signal.SIG_DFL)
-    try:
-        writer = _writer
-        if writer is not None and writer.pending():
-            writer.flush(timeout=EXIT_FLUSH_TIMEOUT)
-    finally:
-        os.kill(os.getpid(), signum)
-
-
-def _register_process_hooks() -> None:
-    import multiprocessing
-    import multiprocessing.util as mp_util
-
-    atexit.register(_at_exit)
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
-    mp_util.register_after_fork(_in_multiprocessing_child, _in_multiprocessing_child)
-    if multiprocessing.parent_process() is not None:  # imported inside a spawn/forkserver child
-        _in_multiprocessing_child()
-
-
-_register_process_hooks()

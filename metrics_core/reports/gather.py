@@ -36,6 +36,10 @@ class Report:
         return self.month.strftime("%Y-%m")
 
 
+FIRST_MONTH = date(2000, 1, 1)
+LAST_MONTH = date(9999, 11, 1)  # the report reads the day after its month: 9999-12 has none
+
+
 def month_window(month: date | str) -> Window:
     """The whole UTC days of a month (``date`` in it, or ``YYYY-MM``)."""
     if isinstance(month, str):
@@ -43,6 +47,11 @@ def month_window(month: date | str) -> Window:
             month = date.fromisoformat(f"{month}-01")
         except ValueError:
             raise ValueError(f"month must be YYYY-MM, got {month!r}") from None
+    if not FIRST_MONTH <= month.replace(day=1) <= LAST_MONTH:
+        raise ValueError(
+            f"month must be YYYY-MM from {FIRST_MONTH:%Y-%m} (no call is recorded before 2000) to "
+            f"{LAST_MONTH:%Y-%m}, got {month:%Y-%m}"
+        )
     start, end = budgets.period_bounds("monthly", month)
     return Window(start, end)
 

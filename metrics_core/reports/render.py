@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from ..formatting import money, provider_colors
+from ..formatting import csv_cell, money, provider_colors
 from ..money import as_float
 from . import billing_section
 from .gather import Report
@@ -160,8 +160,14 @@ def _summary_lines(r: Report) -> list[tuple[str, str]]:
     ]
 
 
+_MD_CELL_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
 def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A table cell as literal text: raw HTML as entities (no ``<script>`` or ``<img onerror>`` gets
+    through), Markdown's link, emphasis, code and table characters backslash-escaped, one line."""
+    escaped = html.escape(" ".join(str(text).splitlines()), quote=False)
+    return _MD_CELL_SPECIAL.sub(r"\\\1", escaped)
 
 
 def render_md(r: Report) -> str:
@@ -171,7 +177,7 @@ def render_md(r: Report) -> str:
         f"{r.window.start} to {r.window.end} (UTC), generated {r.generated_at:%Y-%m-%d %H:%M} UTC.",
         "",
     ]
-    lines += [f"- **{k}:** {v}" for k, v in _summary_lines(r)]
+    lines += [f"- **{_md_cell(k)}:** {_md_cell(v)}" for k, v in _summary_lines(r)]
     for title, header, rows in _sections(r):
         lines += ["", f"## {title}", ""]
         if not rows:
@@ -356,7 +362,8 @@ def render_csv(r: Report) -> str:
 
 
 class _TidyWriter:
-    """Writes Decimals in plain notation (money to 1e-10 USD, percents to 1e-4)."""
+    """Writes Decimals in plain notation (money to 1e-10 USD, percents to 1e-4), and text cells that
+    a spreadsheet would run as a formula neutralised (``formatting.csv_cell``)."""
 
     def __init__(self, writer) -> None:
         self.writer = writer
@@ -368,7 +375,7 @@ class _TidyWriter:
             value = f"{value:f}"
         elif isinstance(value, float):
             value = f"{value:g}" if value == value else ""
-        self.writer.writerow([*head, metric, value])
+        self.writer.writerow([csv_cell(v) for v in (*head, metric, value)])  # no formula injection
 
 
 def render(report: Report, fmt: str) -> str:
