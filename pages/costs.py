@@ -54,8 +54,8 @@ if costs["unpriced_requests"]:
     models = sorted({m["model"] for m in costs["by_model"] if m["unpriced_requests"]})
     st.warning(
         f"{fmt.plural(costs['unpriced_requests'], 'call')} to {', '.join(fmt.md(m) for m in models)} have no "
-        "known price: they are shown as *unpriced* below and left out of the totals. Set a price with `llm-metrics price set` "
-        "and apply it with `llm-metrics reprice`."
+        "known price: they are shown as *unpriced* below and left out of the totals. Set a price with "
+        "`llm-metrics price set` and apply it with `llm-metrics reprice`."
     )
 sources_panel.show(f)
 
