@@ -229,11 +229,12 @@ def _retries(day_start: datetime, rng, now: datetime) -> list[tuple]:
         duration = 30.0 if status == "timeout" else round(float(rng.uniform(0.2, 0.6)), 4)
         tags = {"project": "support", "feature": "chat", "user": USERS[k % len(USERS)]}
         out.append(("openai", "gpt-4o-mini", status, ENDPOINTS["openai"], 0, 0, 0, 0, 0, duration, None,
-                    error_text("openai", status, outage=True), tags, ts, 0.0))  # fmt: skip
+                    error_text("openai", status, outage=True), tags, ts, 0.0, None, None, True))  # fmt: skip
     ts = day_start + timedelta(hours=end, minutes=float(rng.uniform(2, 8)))  # the retry after the fix: it works
     if ts <= now:
+        tags = {"project": "support", "feature": "chat", "user": USERS[0]}
         out.append(("openai", "gpt-4o-mini", "success", ENDPOINTS["openai"], 420, 60, 0, 0, 0, 0.8, None, None,
-                    {"project": "support", "feature": "chat", "user": USERS[0]}, ts, 0.0))  # fmt: skip
+                    tags, ts, 0.0, None, None, True))  # fmt: skip
     return out
 
 

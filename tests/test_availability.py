@@ -92,8 +92,9 @@ def test_reading_after_a_cooldown_derives_half_open_and_writes_nothing():
 
 
 def test_demo_data_has_an_outage_the_availability_sees(engine):
-    demo.load(engine, days=9, per_day=1500, seed=3)
-    daily = by_day(queries.daily_availability(window=Window.last(9)))
-    outage_day = Window.last(9).start + timedelta(days=9 // 3)
-    assert daily.loc[outage_day, "availability_pct"] < 100
-    assert daily.loc[outage_day, "transitions"] > 0
+    demo.load(engine, days=30, per_day=400, seed=3)  # a four-hour OpenAI outage nine days before the last day
+    daily = by_day(queries.daily_availability(window=Window.last(30)))
+    outage_day = NOW.date() - timedelta(days=9)
+    assert 100 - 100 * 4 / 24 - 1 <= daily.loc[outage_day, "availability_pct"] < 100
+    assert daily.loc[outage_day, "transitions"] >= 3  # opened, half-open probes failing, closed
+    assert (daily.drop(index=outage_day)["availability_pct"] == 100.0).all()

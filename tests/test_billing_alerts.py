@@ -29,7 +29,7 @@ def test_low_coverage_and_drift_fire_once_per_row(recorded) -> None:  # noqa: F8
     assert alert.title == "Recorded cost drifts from the bill: openai/gpt-4o on 2026-11-02, +20.0%"
     assert alert.message == (
         "With recorded 150,000 of 150,000 billed tokens, the recorded cost of openai/gpt-4o on 2026-11-02 differs "
-        "from the bill by +20.0% (threshold 10%): recorded $0.6900 vs billed $0.5750. A price that is wrong or out "
+        "from the bill by +20.0% (threshold 10%): recorded $0.69 vs billed $0.575. A price that is wrong or out "
         "of date: check `llm-metrics price show` and custom prices, then `llm-metrics reprice`."
     )
 

@@ -329,8 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..config import settings
     from ..errors import MetricsError
 
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `llm-metrics ... | head` ends quietly
+    if argv is None and hasattr(signal, "SIGPIPE"):
+        # `llm-metrics ... | head` ends quietly. Only as the command itself: main([...]) called from a
+        # program (or a test) must not change how that process handles a closed socket
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
     try:
         if args.command == "migrate":
