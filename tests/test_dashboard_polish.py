@@ -112,10 +112,10 @@ def test_changing_a_priority_keeps_the_rows_in_place(demo_db):
 def test_a_provider_never_called_shows_no_calls_not_full_availability(engine):
     at = app("providers")
     availability = {m.label: m.value for m in at.metric}
-    assert availability == {
-        "Ollama (Local)": "no calls",
+    assert availability == {  # labels are Markdown: the names are escaped (formatting.md)
+        r"Ollama \(Local\)": "no calls",
         "LocalAI": "no calls",
-        "Claude (Anthropic)": "no calls",
+        r"Claude \(Anthropic\)": "no calls",
         "OpenAI GPT-4": "no calls",
     }
     details = at.dataframe[0].value

@@ -23,6 +23,15 @@ from integration_support import Server, fresh_core_db, stored_requests
 
 from metrics_core.integrations import anthropic as m_anthropic
 from metrics_core.integrations import openai as m_openai
+from metrics_core.recording import dedupe
+
+
+@pytest.fixture(autouse=True)
+def no_dedupe(monkeypatch):
+    """Each test sends the same recorded payload (one response id) streamed and not: here every one
+    is a call of its own (tests/test_dedupe.py covers the one-response-one-call rule)."""
+    monkeypatch.setattr(dedupe, "is_duplicate", lambda provider, response_id: False)
+
 
 pytestmark = pytest.mark.sqlite_only  # the integrations record into their own SQLite file
 

@@ -80,8 +80,7 @@ def cmd_prices(engine, args) -> int:
 
 
 class _Progress:
-    """Progress on standard error: a tqdm bar on a terminal, else a line at most every 5 seconds
-    (cron logs) and one at the end."""
+    """Progress on standard error: a tqdm bar on a terminal; quiet when piped (cron, scripts)."""
 
     def __init__(self, what: str) -> None:
         self.what, self.done, self.bar = what, 0, None
@@ -95,15 +94,10 @@ class _Progress:
         self.done += n
         if self.bar is not None:
             self.bar.update(n)
-        elif time.monotonic() - self.last >= 5:
-            self.last = time.monotonic()
-            print(f"{self.what}: {self.done:,} calls so far", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        else:
-            print(f"{self.what}: {self.done:,} calls read", file=sys.stderr, flush=True)
 
 
 def cmd_reprice(engine, args) -> int:
