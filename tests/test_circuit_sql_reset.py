@@ -3,6 +3,8 @@ a transition on the next write, and ``opened_at`` is cleared, so history and ava
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+import time_machine
 from sqlalchemy import select, text
 
 from metrics_core import queries, record_request, storage
@@ -10,6 +12,13 @@ from metrics_core.queries import Window
 
 SQL_RESET = "UPDATE llm_provider_health SET circuit_state = 'closed', failure_count = 0 WHERE provider_id = 1"
 REASON = "closed outside metrics_core (SQL reset)"
+
+
+@pytest.fixture(autouse=True)
+def midday():
+    """The expectations count open minutes within today: keep the half hour before now inside it."""
+    with time_machine.travel(datetime(2026, 11, 18, 12, 0, tzinfo=UTC), tick=True):
+        yield
 
 
 def fail_ollama(at: datetime, n: int = 5) -> None:
