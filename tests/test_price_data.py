@@ -66,6 +66,14 @@ DATA = [
 
 
 @pytest.fixture(autouse=True)
+def near_the_bundled_data():
+    """Figures here count the calls of the last days and the age of genai-prices 0.2.3's bundled data:
+    keep "now" a few days after the calls (any real date would drift away from both)."""
+    with time_machine.travel(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tick=True):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def bundled_data_after():
     yield
     snapshot.install(None)  # the process prices with the bundled data again
